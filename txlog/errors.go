@@ -1,0 +1,111 @@
+package txlog
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrConflict is the root of every retryable commit conflict: another writer committed the version
+// this transaction wanted, and the transaction may be rebased and retried.
+var ErrConflict = errors.New("txlog: concurrent commit")
+
+// ErrVersionExists is returned by a CommitStore when the commit file already exists.
+var ErrVersionExists = errors.New("txlog: version already exists")
+
+// ErrNotATable means the location holds no _delta_log with a commit or checkpoint.
+var ErrNotATable = errors.New("not a Delta table")
+
+// ErrVersionNotFound means a requested version is not in the log (too old or not yet written).
+var ErrVersionNotFound = errors.New("version not found")
+
+// ConflictKind names the condition that made a transaction conflict with a winning commit.
+type ConflictKind string
+
+const (
+	// ConflictVersionTaken is retryable: a concurrent commit took the version, and rebasing
+	// found nothing this transaction depends on.
+	ConflictVersionTaken ConflictKind = "version taken"
+	// The rest are terminal: retrying cannot help.
+	ConflictProtocolChanged  ConflictKind = "protocol changed"
+	ConflictMetadataChanged  ConflictKind = "metadata changed"
+	ConflictConcurrentTxn    ConflictKind = "concurrent transaction for the same appId"
+	ConflictDeleteRead       ConflictKind = "a file this transaction read was removed"
+	ConflictDeleteDelete     ConflictKind = "a file this transaction removes was removed"
+	ConflictAppendedToRead   ConflictKind = "files were added where this transaction read"
+	ConflictRetriesExhausted ConflictKind = "retries exhausted"
+)
+
+// ConflictError reports a commit that lost to a concurrent one. Version is the winning version
+// that caused it. Retryable conflicts (Kind ConflictVersionTaken, ConflictRetriesExhausted) match
+// errors.Is(err, ErrConflict); terminal ones do not.
+type ConflictError struct {
+	Version int64
+	Kind    ConflictKind
+	Paths   []string
+}
+
+func (e *ConflictError) Error() string {
+	s := fmt.Sprintf("txlog: commit conflicts with version %d: %s", e.Version, e.Kind)
+	if len(e.Paths) > 0 {
+		p := e.Paths
+		if len(p) > 3 {
+			p = p[:3]
+		}
+		s += " (" + strings.Join(p, ", ")
+		if len(e.Paths) > 3 {
+			s += fmt.Sprintf(", and %d more", len(e.Paths)-3)
+		}
+		s += ")"
+	}
+	switch e.Kind {
+	case ConflictVersionTaken, ConflictRetriesExhausted:
+		s += "; retry the operation"
+	default:
+		s += "; re-read the table and redo the operation"
+	}
+	return s
+}
+
+// Retryable reports whether retrying the whole operation may succeed.
+func (e *ConflictError) Retryable() bool {
+	return e.Kind == ConflictVersionTaken || e.Kind == ConflictRetriesExhausted
+}
+
+// Is makes retryable conflicts match ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict && e.Retryable() }
+
+// UnsupportedFeatureError reports a table that needs a protocol feature this engine does not
+// implement.
+type UnsupportedFeatureError struct {
+	Feature string
+	Write   bool // true: a writer feature, false: a reader feature
+}
+
+func (e *UnsupportedFeatureError) Error() string {
+	if e.Write {
+		return fmt.Sprintf("table needs writer feature %q, which lake does not support: the table can be read but not written", e.Feature)
+	}
+	return fmt.Sprintf("table needs reader feature %q, which lake does not support: use an engine that supports %s", e.Feature, e.Feature)
+}
+
+// CorruptError reports a log file that cannot be decoded.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string { return fmt.Sprintf("corrupt log file %s: %v", e.Path, e.Err) }
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// CommitUnknownError reports a commit whose outcome could not be settled: the put failed in a way
+// that does not say whether the file was written, and reading it back failed too.
+type CommitUnknownError struct {
+	Version int64
+	Err     error
+}
+
+func (e *CommitUnknownError) Error() string {
+	return fmt.Sprintf("txlog: outcome of commit %d is unknown (%v); read the table's history to see whether it landed", e.Version, e.Err)
+}
+func (e *CommitUnknownError) Unwrap() error { return e.Err }

@@ -1,0 +1,91 @@
+// Package writer writes Arrow records into a Delta table: Parquet data files with statistics,
+// under Hive-style partition folders, committed as one new table version.
+//
+//	w, err := writer.New(ctx, t, &writer.Options{Mode: writer.Append})
+//	...
+//	for rec := range records {
+//		if err := w.Write(ctx, rec); err != nil { ... } // w does not keep rec
+//	}
+//	res, err := w.Close(ctx) // finishes the files and commits once
+//
+// A write is visible only after Close returns nil; before that, and after any failure, no
+// snapshot references the files written.
+//
+// # Files
+//
+// Data files are named part-NNNNN-<uuid>.c000.zstd.parquet and live under one folder per
+// partition (event_date=2024-01-01/), names and values escaped as Hive and Spark escape them
+// (internal/partval). add.path is the file's key as a URI, so a value A/A is the folder x=A%2FA
+// and the path x=A%252FA/part-.... Partition columns are not stored in the files; their values
+// are in add.partitionValues, serialised as the protocol says (partval.Format). Timestamps are
+// INT64 TIMESTAMP(MICROS) with isAdjustedToUTC true (false for timestamp_ntz). Files roll at
+// Options.TargetFileSize; row groups hold at most Options.RowGroupRows rows, with min/max
+// statistics in the footer. add.stats holds numRecords and per-column nullCount, minValues and
+// maxValues (see stats.go for the rules, which follow Delta's Spark writer).
+//
+// Under column mapping (delta.columnMapping.mode name or id), the files use the physical column
+// names and carry the column-mapping ids as Parquet field ids; partitionValues and stats are
+// keyed by physical name.
+//
+// # Schema
+//
+// Input columns are matched to the table's by name (exactly, else ignoring case); order does not
+// matter. A nullable column missing from the input is written as nulls. Values are converted
+// only where nothing is lost: byte → short → integer → long, float and small integers → double,
+// integers and narrower decimals → a wide enough decimal, any timestamp unit → microseconds
+// (nanoseconds truncated), large and view strings and binaries, dictionaries. A column of
+// another type, a column the table lacks (unless Options.MergeSchema), a missing non-null
+// column, and a null in a non-null column (or array element, or map value) are *SchemaError
+// values naming the column and both types; the record is refused as a whole.
+//
+// With Options.MergeSchema, input columns the table lacks (also new fields of struct columns)
+// are added to the schema as nullable columns, with a metaData action in the same commit.
+//
+// # Modes
+//
+// Append adds files (a blind append). Overwrite removes every active file (dataChange true,
+// with a deletionTimestamp) and declares that it read the whole table, so a concurrent commit
+// that adds or removes files makes it conflict. OverwriteWhere removes the files of the
+// partitions that Options.Where selects, refuses rows outside them (ErrOutsideWhere), and
+// declares those partitions read. commitInfo records operation WRITE with Spark's
+// operationParameters (mode, partitionBy, predicate) and operationMetrics (numFiles,
+// numOutputRows, numOutputBytes, as strings).
+//
+// With Options.AppID, the commit records a txn action (AppID, AppVersion), and a Writer for an
+// AppVersion the table already has is skipped: New returns a Writer whose Skipped is true,
+// Write discards records, and Close reports Result.Skipped.
+//
+// # Memory
+//
+// Memory is bounded by the open files: one per partition at most, at most
+// Options.MaxOpenFiles (the least recently used is finished when another is needed), each
+// buffering one compressed row group, and all of them together at most
+// Options.MaxBufferedBytes (the largest row groups are flushed to storage beyond it). Data goes
+// to storage as it is produced (bucket.NewWriter); files are never held whole in memory, except
+// by stores that buffer uploads themselves (mem://). Arrow buffers come from
+// Options.Allocator, and every one is released by the time Close or Abort returns.
+//
+// # Errors
+//
+//   - *SchemaError (errors.Is ErrSchemaMismatch): the record does not fit the table; it was not
+//     written and the Writer stays usable.
+//   - ErrOutsideWhere: an OverwriteWhere record has rows outside the replaced partitions; not
+//     written, the Writer stays usable.
+//   - *txlog.UnsupportedFeatureError from New: the table needs a writer feature lake does not
+//     implement (CHECK constraints, invariants, default columns, row tracking, ...).
+//   - *CommitError from Close: the commit failed (a conflict, a storage error, an unknown
+//     outcome); it wraps the txlog error, so errors.Is(err, txlog.ErrConflict) tells a retryable
+//     conflict. The files written are not part of the table; `lake vacuum` removes them.
+//   - ErrClosed: a call after Close or Abort.
+//   - Any other error from Write (storage, context) fails the Writer: its open files are
+//     abandoned and Close returns the error without committing.
+//
+// # Concurrency
+//
+// A Writer or FileWriter is used by one goroutine. Inside a Write, the partitions of the record
+// are encoded in parallel by at most Options.Parallelism goroutines (an errgroup), each on its own
+// file. Several Writers may write one table at once, from one process or many: each commits
+// through the transaction log's optimistic concurrency, and appends do not conflict with each
+// other. Cancelling the context of a Write or Close call aborts the uploads in flight and fails
+// the Writer.
+package writer

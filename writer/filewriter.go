@@ -1,0 +1,750 @@
+package writer
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/google/uuid"
+	"gocloud.dev/blob"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lakehouse/lake/internal/partval"
+	"github.com/lakehouse/lake/txlog"
+)
+
+// FileWriter writes Arrow records as Parquet data files of a table, without committing them: it
+// is the part of Writer that compaction reuses. Close returns the add actions of the files; the
+// caller commits them (or not).
+//
+// Records are split by partition; each partition has at most one open file, which is finished
+// when it reaches Options.TargetFileSize. At most Options.MaxOpenFiles files are open at once,
+// and the row groups they buffer are flushed when they exceed Options.MaxBufferedBytes, so memory
+// stays bounded whatever the number of partitions. The partitions of a record are encoded in
+// parallel, by at most Options.Parallelism goroutines.
+//
+// A FileWriter is used by one goroutine.
+type FileWriter struct {
+	bucket *blob.Bucket
+	opts   *Options
+	lay    *layout
+	props  *parquet.WriterProperties
+	aprops pqarrow.ArrowWriterProperties
+	infix  string // compression infix of file names
+
+	clock  int64 // LRU clock
+	err    error // sticky: the writer failed
+	closed bool
+
+	// accept, when set, vets the partition values of each new partition before any of a
+	// record's rows are written (OverwriteWhere).
+	accept func(pv map[string]*string) error
+
+	// mu guards what the goroutines of one Write share, and the uploads that a cancelled
+	// context aborts.
+	mu struct {
+		sync.Mutex
+		open    map[string]*partWriter // by partition folder
+		done    []txlog.Add            // finished files
+		keys    []string               // object keys of every file started
+		seq     int                    // files started
+		cancels map[*partWriter]context.CancelFunc
+	}
+}
+
+// NewFileWriter returns a FileWriter for a table with metadata md and protocol proto, writing
+// into bucket (the table root). Only the file-related options are used: TargetFileSize,
+// Compression, RowGroupRows, RowGroupBytes, MaxOpenFiles, MaxBufferedBytes, Parallelism,
+// Allocator.
+func NewFileWriter(bucket *blob.Bucket, md txlog.Metadata, proto txlog.Protocol, opts *Options) (*FileWriter, error) {
+	o, err := opts.resolve(md.Configuration)
+	if err != nil {
+		return nil, err
+	}
+	return newFileWriter(bucket, md, proto, o)
+}
+
+func newFileWriter(bucket *blob.Bucket, md txlog.Metadata, proto txlog.Protocol, o *Options) (*FileWriter, error) {
+	lay, err := newLayout(md, proto)
+	if err != nil {
+		return nil, err
+	}
+	c, infix, err := codec(o.Compression)
+	if err != nil {
+		return nil, err
+	}
+	props := []parquet.WriterProperty{
+		parquet.WithAllocator(o.Allocator),
+		parquet.WithCompression(c),
+		parquet.WithStats(true),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithMaxRowGroupLength(o.RowGroupRows),
+		parquet.WithVersion(parquet.V2_6),
+		parquet.WithDataPageVersion(parquet.DataPageV1),
+		parquet.WithCreatedBy("lake (arrow-go parquet)"),
+	}
+	// Microsecond timestamps are nearly all distinct: a dictionary would only cost memory (a hash
+	// table per open file) until the writer falls back to plain encoding.
+	for _, path := range lay.timestampPaths() {
+		props = append(props, parquet.WithDictionaryFor(path, false))
+	}
+	fw := &FileWriter{
+		bucket: bucket,
+		opts:   o,
+		lay:    lay,
+		infix:  infix,
+		props:  parquet.NewWriterProperties(props...),
+		// Microsecond timestamps stay INT64 TIMESTAMP(MICROS); no INT96, no nanoseconds.
+		aprops: pqarrow.NewArrowWriterProperties(
+			pqarrow.WithAllocator(o.Allocator),
+			pqarrow.WithCoerceTimestamps(arrow.Microsecond),
+			pqarrow.WithDeprecatedInt96Timestamps(false),
+		),
+	}
+	fw.mu.open = map[string]*partWriter{}
+	fw.mu.cancels = map[*partWriter]context.CancelFunc{}
+	return fw, nil
+}
+
+// Schema is the Arrow schema of the records Write takes best: the table's columns under their
+// logical names, partition columns included, with the engine's Arrow types. Records may differ
+// as the Writer documents (column order, missing nullable columns, widening types).
+func (fw *FileWriter) Schema() *arrow.Schema { return fw.lay.input }
+
+// Files returns the add actions of the files finished so far.
+func (fw *FileWriter) Files() []txlog.Add {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return slices.Clone(fw.mu.done)
+}
+
+// Write writes the rows of rec. It does not retain rec. A *SchemaError (or a partition refused by
+// the writer) leaves the FileWriter usable and writes none of rec's rows; any other error fails
+// the FileWriter, whose open files are then abandoned.
+func (fw *FileWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
+	if err := fw.usable(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fw.fail(ctx, err)
+	}
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	stop := context.AfterFunc(ctx, fw.cancelUploads)
+	defer stop()
+	conf, err := conformRecord(ctx, fw.opts.Allocator, rec, fw.lay.schema, fw.lay.input)
+	if err != nil {
+		return err
+	}
+	defer conf.Release()
+	groups, data, err := fw.split(ctx, conf)
+	if err != nil {
+		return err
+	}
+	defer data.Release()
+	if fw.accept != nil {
+		for _, g := range groups {
+			if err := fw.accept(g.pv); err != nil {
+				return err
+			}
+		}
+	}
+	// In waves of at most MaxOpenFiles partitions: open their files, then encode them in
+	// parallel.
+	for len(groups) > 0 {
+		wave := groups[:min(len(groups), fw.opts.MaxOpenFiles)]
+		groups = groups[len(wave):]
+		inWave := make(map[string]bool, len(wave))
+		for _, g := range wave {
+			inWave[g.dir] = true
+		}
+		pws := make([]*partWriter, len(wave))
+		for i, g := range wave {
+			if pws[i], err = fw.partition(ctx, g, inWave); err != nil {
+				return fw.fail(ctx, err)
+			}
+		}
+		var eg errgroup.Group
+		eg.SetLimit(fw.opts.Parallelism)
+		for i, g := range wave {
+			eg.Go(func() error { return fw.writeGroup(ctx, g, pws[i], data) })
+		}
+		if err := eg.Wait(); err != nil {
+			return fw.fail(ctx, err)
+		}
+	}
+	if err := fw.bound(); err != nil {
+		return fw.fail(ctx, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fw.fail(ctx, err)
+	}
+	return nil
+}
+
+func (fw *FileWriter) usable() error {
+	switch {
+	case fw.err != nil:
+		return fw.err
+	case fw.closed:
+		return ErrClosed
+	}
+	return nil
+}
+
+// group is the rows of one partition in a record: data rows [start, end).
+type group struct {
+	dir        string
+	pv         map[string]*string
+	start, end int64
+}
+
+// split groups conf's rows by partition. data holds the data columns under the file schema,
+// with each group's rows contiguous. The caller releases data.
+func (fw *FileWriter) split(ctx context.Context, conf arrow.RecordBatch) ([]group, arrow.RecordBatch, error) {
+	n := conf.NumRows()
+	cols := make([]arrow.Array, len(fw.lay.data))
+	for i, pos := range fw.lay.data {
+		cols[i] = retype(conf.Column(pos), fw.lay.physical[i])
+	}
+	data := array.NewRecordBatch(fw.lay.file, cols, n)
+	for _, c := range cols {
+		c.Release()
+	}
+	if len(fw.lay.parts) == 0 {
+		return []group{{pv: map[string]*string{}, end: n}}, data, nil
+	}
+
+	// A key per row: the partition columns' values, bytewise.
+	keyFns := make([]func([]byte, int) []byte, len(fw.lay.parts))
+	for j, pc := range fw.lay.parts {
+		keyFns[j] = keyFunc(conf.Column(pc.pos))
+	}
+	ids := make([]int32, n)
+	index := map[string]int32{}
+	var firsts []int
+	var key []byte
+	for i := range int(n) {
+		key = key[:0]
+		for _, f := range keyFns {
+			key = f(key, i)
+		}
+		id, ok := index[string(key)]
+		if !ok {
+			id = int32(len(firsts))
+			index[string(key)] = id
+			firsts = append(firsts, i)
+		}
+		ids[i] = id
+	}
+	// Distinct keys can serialise alike ("" and null are both null): one group per folder.
+	groups := make([]group, 0, len(firsts))
+	remap := make([]int32, len(firsts))
+	byDir := map[string]int32{}
+	for g, row := range firsts {
+		pv := make(map[string]*string, len(fw.lay.parts))
+		dir := ""
+		for _, pc := range fw.lay.parts {
+			v, err := partitionValue(conf.Column(pc.pos), row, pc.typ)
+			if err != nil {
+				data.Release()
+				return nil, nil, &SchemaError{Column: pc.name, TableType: typeString(pc.typ), Problem: err.Error()}
+			}
+			pv[pc.phys] = v
+			if dir != "" {
+				dir += "/"
+			}
+			dir += partval.PartitionSegment(pc.phys, v)
+		}
+		id, ok := byDir[dir]
+		if !ok {
+			id = int32(len(groups))
+			byDir[dir] = id
+			groups = append(groups, group{dir: dir, pv: pv})
+		}
+		remap[g] = id
+	}
+	if len(groups) < len(firsts) {
+		for i, id := range ids {
+			ids[i] = remap[id]
+		}
+	}
+	if len(groups) == 1 {
+		groups[0].end = n
+		return groups, data, nil
+	}
+	// Counting sort of the rows by group, unless each group's rows are contiguous already.
+	counts := make([]int64, len(groups))
+	contiguous := true
+	for i, id := range ids {
+		counts[id]++
+		if i > 0 && id != ids[i-1] && counts[id] > 1 {
+			contiguous = false
+		}
+	}
+	if contiguous {
+		for i := int64(0); i < n; {
+			j := i
+			for j < n && ids[j] == ids[i] {
+				j++
+			}
+			groups[ids[i]].start, groups[ids[i]].end = i, j
+			i = j
+		}
+		return groups, data, nil
+	}
+	var off int64
+	for g := range groups {
+		groups[g].start, groups[g].end = off, off+counts[g]
+		off += counts[g]
+	}
+	next := make([]int64, len(groups))
+	for g := range groups {
+		next[g] = groups[g].start
+	}
+	perm := make([]int32, n)
+	for i, id := range ids {
+		perm[next[id]] = int32(i)
+		next[id]++
+	}
+	bld := array.NewInt32Builder(fw.opts.Allocator)
+	bld.AppendValues(perm, nil)
+	idx := bld.NewInt32Array()
+	bld.Release()
+	defer idx.Release()
+	tctx := compute.WithAllocator(ctx, fw.opts.Allocator)
+	taken := make([]arrow.Array, data.NumCols())
+	for i, c := range data.Columns() {
+		t, err := compute.TakeArray(tctx, c, idx)
+		if err != nil {
+			for _, x := range taken[:i] {
+				x.Release()
+			}
+			data.Release()
+			return nil, nil, fmt.Errorf("reorder rows by partition: %w", err)
+		}
+		taken[i] = t
+	}
+	data.Release()
+	sorted := array.NewRecordBatch(fw.lay.file, taken, n)
+	for _, t := range taken {
+		t.Release()
+	}
+	return groups, sorted, nil
+}
+
+// keyFunc returns a function appending row i's value of arr to a partition key.
+func keyFunc(arr arrow.Array) func([]byte, int) []byte {
+	switch a := arr.(type) {
+	case *array.Date32:
+		vals := a.Date32Values()
+		return func(b []byte, i int) []byte {
+			if arr.IsNull(i) {
+				return append(b, 0)
+			}
+			return binary.LittleEndian.AppendUint32(append(b, 1), uint32(vals[i]))
+		}
+	case *array.Int64:
+		vals := a.Int64Values()
+		return func(b []byte, i int) []byte {
+			if arr.IsNull(i) {
+				return append(b, 0)
+			}
+			return binary.LittleEndian.AppendUint64(append(b, 1), uint64(vals[i]))
+		}
+	case *array.Int32:
+		vals := a.Int32Values()
+		return func(b []byte, i int) []byte {
+			if arr.IsNull(i) {
+				return append(b, 0)
+			}
+			return binary.LittleEndian.AppendUint32(append(b, 1), uint32(vals[i]))
+		}
+	case *array.String:
+		return func(b []byte, i int) []byte {
+			if arr.IsNull(i) {
+				return append(b, 0)
+			}
+			s := a.Value(i)
+			b = binary.AppendUvarint(append(b, 1), uint64(len(s)))
+			return append(b, s...)
+		}
+	}
+	return func(b []byte, i int) []byte {
+		if arr.IsNull(i) {
+			return append(b, 0)
+		}
+		s := arr.ValueStr(i)
+		b = binary.AppendUvarint(append(b, 1), uint64(len(s)))
+		return append(b, s...)
+	}
+}
+
+// partitionValue serialises row i of arr, a partition column of type t.
+func partitionValue(arr arrow.Array, i int, t txlog.DataType) (*string, error) {
+	if arr.IsNull(i) {
+		return nil, nil
+	}
+	var v any
+	switch a := arr.(type) {
+	case *array.String:
+		v = a.Value(i)
+	case *array.Int64:
+		v = a.Value(i)
+	case *array.Int32:
+		v = a.Value(i)
+	case *array.Int16:
+		v = a.Value(i)
+	case *array.Int8:
+		v = a.Value(i)
+	case *array.Float32:
+		v = a.Value(i)
+	case *array.Float64:
+		v = a.Value(i)
+	case *array.Boolean:
+		v = a.Value(i)
+	case *array.Binary:
+		v = a.Value(i)
+	case *array.Date32:
+		v = int32(a.Value(i))
+	case *array.Timestamp:
+		v = time.UnixMicro(int64(a.Value(i))).UTC()
+	case *array.Decimal128:
+		v = a.Value(i)
+	default:
+		return nil, fmt.Errorf("cannot be a partition column (Arrow type %s)", arr.DataType())
+	}
+	return partval.Format(v, t)
+}
+
+// writeGroup writes the rows of one partition into pw, rolling to a new file at the target
+// size. It runs in parallel with the other partitions of a record.
+func (fw *FileWriter) writeGroup(ctx context.Context, g group, pw *partWriter, data arrow.RecordBatch) error {
+	step := fw.opts.RowGroupRows
+	for off := g.start; off < g.end; {
+		end := min(off+step, g.end)
+		piece := data.NewSlice(off, end)
+		err := pw.write(piece, fw.opts.RowGroupBytes)
+		piece.Release()
+		if err != nil {
+			return fmt.Errorf("write data file %s: %w", pw.key, err)
+		}
+		if pw.size() >= fw.opts.TargetFileSize {
+			if err := fw.finish(pw); err != nil {
+				return err
+			}
+			if end < g.end {
+				if pw, err = fw.openFile(ctx, g, pw.used); err != nil {
+					return err
+				}
+			}
+		}
+		off = end
+	}
+	return nil
+}
+
+// partition returns the open file of g's partition, opening one. When MaxOpenFiles files are
+// open, it first finishes the least recently used one that is not in keep.
+func (fw *FileWriter) partition(ctx context.Context, g group, keep map[string]bool) (*partWriter, error) {
+	fw.clock++
+	fw.mu.Lock()
+	pw := fw.mu.open[g.dir]
+	n := len(fw.mu.open)
+	var lru *partWriter
+	if pw == nil && n >= fw.opts.MaxOpenFiles {
+		for _, p := range fw.mu.open {
+			if !keep[p.dir] && (lru == nil || p.used < lru.used) {
+				lru = p
+			}
+		}
+	}
+	fw.mu.Unlock()
+	if pw != nil {
+		pw.used = fw.clock
+		return pw, nil
+	}
+	if lru != nil {
+		if err := fw.finish(lru); err != nil {
+			return nil, err
+		}
+	}
+	return fw.openFile(ctx, g, fw.clock)
+}
+
+// openFile starts a new data file for g's partition.
+func (fw *FileWriter) openFile(ctx context.Context, g group, used int64) (*partWriter, error) {
+	fw.mu.Lock()
+	seq := fw.mu.seq
+	fw.mu.seq++
+	fw.mu.Unlock()
+	name := fmt.Sprintf("part-%05d-%s.c000%s.parquet", seq, uuid.NewString(), fw.infix)
+	key := name
+	if g.dir != "" {
+		key = g.dir + "/" + name
+	}
+	// The upload outlives this call: it gets its own context, cancelled to abort it.
+	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	bw, err := fw.bucket.NewWriter(uctx, key, &blob.WriterOptions{ContentType: "application/vnd.apache.parquet"})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("create data file %s: %w", key, err)
+	}
+	pw := &partWriter{dir: g.dir, key: key, pv: maps.Clone(g.pv), bw: bw, cancel: cancel, stats: newFileStats(fw.lay.stats), used: used}
+	pw.sink = &sink{w: bufio.NewWriterSize(bw, 256<<10)}
+	pw.pq, err = pqarrow.NewFileWriter(fw.lay.file, pw.sink, fw.props, fw.aprops)
+	if err != nil {
+		cancel()
+		_ = bw.Close()
+		return nil, fmt.Errorf("create data file %s: %w", key, err)
+	}
+	fw.mu.Lock()
+	fw.mu.keys = append(fw.mu.keys, key)
+	fw.mu.cancels[pw] = cancel
+	fw.mu.open[g.dir] = pw
+	fw.mu.Unlock()
+	return pw, nil
+}
+
+// finish completes pw's file and records its add action.
+func (fw *FileWriter) finish(pw *partWriter) error {
+	fw.mu.Lock()
+	if fw.mu.open[pw.dir] == pw {
+		delete(fw.mu.open, pw.dir)
+	}
+	fw.mu.Unlock()
+	add, err := pw.finish()
+	pw.cancel()
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	delete(fw.mu.cancels, pw)
+	if err != nil {
+		return fmt.Errorf("write data file %s: %w", pw.key, err)
+	}
+	fw.mu.done = append(fw.mu.done, add)
+	return nil
+}
+
+// openFiles returns the open files, sorted by partition.
+func (fw *FileWriter) openFiles() []*partWriter {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	out := make([]*partWriter, 0, len(fw.mu.open))
+	for _, d := range slices.Sorted(maps.Keys(fw.mu.open)) {
+		out = append(out, fw.mu.open[d])
+	}
+	return out
+}
+
+// bound flushes the largest buffered row groups while the open files buffer more than
+// MaxBufferedBytes.
+func (fw *FileWriter) bound() error {
+	open := fw.openFiles()
+	total := int64(0)
+	for _, pw := range open {
+		total += pw.buffered()
+	}
+	for total > fw.opts.MaxBufferedBytes {
+		var big *partWriter
+		for _, pw := range open {
+			if big == nil || pw.buffered() > big.buffered() {
+				big = pw
+			}
+		}
+		if big == nil || big.buffered() == 0 {
+			return nil
+		}
+		b := big.buffered()
+		if err := big.pq.NewBufferedRowGroupChecked(); err != nil {
+			return fmt.Errorf("write data file %s: %w", big.key, err)
+		}
+		total -= b
+	}
+	return nil
+}
+
+// cancelUploads aborts every upload in flight; it runs when the context of a call ends.
+func (fw *FileWriter) cancelUploads() {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	for _, c := range fw.mu.cancels {
+		c()
+	}
+}
+
+// fail abandons the open files and makes err sticky.
+func (fw *FileWriter) fail(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		err = fmt.Errorf("%w (%v)", ctxErr, err)
+	}
+	fw.abortOpen()
+	fw.err = fmt.Errorf("writer failed: %w", err)
+	return fw.err
+}
+
+func (fw *FileWriter) abortOpen() {
+	fw.cancelUploads()
+	for _, pw := range fw.openFiles() {
+		pw.abort()
+	}
+	fw.mu.Lock()
+	clear(fw.mu.open)
+	clear(fw.mu.cancels)
+	fw.mu.Unlock()
+}
+
+// Close finishes the open files and returns the add actions of every file written, in the order
+// they were finished. Add.DataChange is true; compaction sets it to false.
+func (fw *FileWriter) Close(ctx context.Context) ([]txlog.Add, error) {
+	if err := fw.usable(); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, fw.cancelUploads)
+	defer stop()
+	for _, pw := range fw.openFiles() {
+		if err := fw.finish(pw); err != nil {
+			return nil, fw.fail(ctx, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fw.fail(ctx, err)
+		}
+	}
+	fw.closed = true
+	return fw.Files(), nil
+}
+
+// closeOpen finishes the open files and leaves the FileWriter usable.
+func (fw *FileWriter) closeOpen() error {
+	for _, pw := range fw.openFiles() {
+		if err := fw.finish(pw); err != nil {
+			fw.abortOpen()
+			fw.err = fmt.Errorf("writer failed: %w", err)
+			return fw.err
+		}
+	}
+	return nil
+}
+
+// adopt takes over the files old wrote (after a schema change); old is closed.
+func (fw *FileWriter) adopt(old *FileWriter) {
+	old.mu.Lock()
+	done, keys, seq := old.mu.done, old.mu.keys, old.mu.seq
+	old.mu.done = nil
+	old.mu.Unlock()
+	old.closed = true
+	fw.mu.Lock()
+	fw.mu.done, fw.mu.keys, fw.mu.seq = done, keys, seq
+	fw.mu.Unlock()
+}
+
+// Abort abandons the open files and deletes the finished ones (best effort: they are not part of
+// the table either way). It returns the first deletion error.
+func (fw *FileWriter) Abort(ctx context.Context) error {
+	fw.abortOpen()
+	fw.closed = true
+	var first error
+	for _, a := range fw.Files() {
+		if err := fw.bucket.Delete(ctx, partval.DecodeURIPath(a.Path)); err != nil && first == nil {
+			first = err
+		}
+	}
+	fw.mu.Lock()
+	fw.mu.done = nil
+	fw.mu.Unlock()
+	return first
+}
+
+// Keys are the object keys of every data file this FileWriter started, finished or not.
+func (fw *FileWriter) Keys() []string {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return slices.Clone(fw.mu.keys)
+}
+
+// partWriter is the open data file of one partition.
+type partWriter struct {
+	dir    string
+	key    string
+	pv     map[string]*string
+	bw     *blob.Writer
+	cancel context.CancelFunc // aborts the upload
+	sink   *sink
+	pq     *pqarrow.FileWriter
+	stats  *fileStats
+	used   int64 // LRU clock
+}
+
+// sink counts the bytes of a file and buffers them in front of the upload.
+type sink struct {
+	w *bufio.Writer
+	n int64
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	return n, err
+}
+
+func (pw *partWriter) write(rec arrow.RecordBatch, rowGroupBytes int64) error {
+	pw.stats.update(rec)
+	if err := pw.pq.WriteBuffered(rec); err != nil {
+		return err
+	}
+	if pw.pq.RowGroupTotalCompressedBytes() >= rowGroupBytes {
+		return pw.pq.NewBufferedRowGroupChecked()
+	}
+	return nil
+}
+
+// size estimates the file's size: what was flushed plus the buffered row group.
+func (pw *partWriter) size() int64 { return pw.pq.TotalCompressedBytes() }
+
+// buffered estimates the memory held by the file's open row group.
+func (pw *partWriter) buffered() int64 { return pw.pq.RowGroupTotalCompressedBytes() }
+
+func (pw *partWriter) finish() (txlog.Add, error) {
+	if err := pw.pq.Close(); err != nil {
+		pw.abort()
+		return txlog.Add{}, err
+	}
+	if err := pw.sink.w.Flush(); err != nil {
+		pw.abort()
+		return txlog.Add{}, err
+	}
+	if err := pw.bw.Close(); err != nil {
+		return txlog.Add{}, err
+	}
+	if pw.sink.n > math.MaxInt64 {
+		return txlog.Add{}, errors.New("file too large")
+	}
+	return txlog.Add{
+		Path:             partval.EncodeURIPath(pw.key),
+		PartitionValues:  pw.pv,
+		Size:             pw.sink.n,
+		ModificationTime: time.Now().UnixMilli(),
+		DataChange:       true,
+		Stats:            pw.stats.json(),
+	}, nil
+}
+
+// abort abandons the file: the upload is cancelled before it is closed, so nothing becomes
+// visible.
+func (pw *partWriter) abort() {
+	pw.cancel()
+	_ = pw.pq.Close() // releases the buffers; the bytes go nowhere
+	_ = pw.bw.Close()
+}
