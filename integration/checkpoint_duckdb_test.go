@@ -78,7 +78,11 @@ func TestCheckpointReadByDuckDB(t *testing.T) {
 		if err := rows.Scan(&name, &typ, &null, &key, &def, &extra); err != nil {
 			t.Fatal(err)
 		}
-		cols[name] = typ
+		// DuckDB quotes struct field names that are SQL keywords ("version"); compare unquoted.
+		cols[name] = strings.ReplaceAll(typ, `"`, "")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	rows.Close()
 	for _, c := range []string{"txn", "add", "remove", "metaData", "protocol"} {
