@@ -126,7 +126,7 @@ func TestDataFilesReadByDuckDB(t *testing.T) {
 
 	var n, users int
 	var sum float64
-	if err := db.QueryRow("SELECT count(*), sum(value), count(DISTINCT user_id) FROM " + src).Scan(&n, &sum, &users); err != nil {
+	if err := db.QueryRow("SELECT count(*), sum(value), count(DISTINCT user_id) FROM "+src).Scan(&n, &sum, &users); err != nil {
 		t.Fatal(err)
 	}
 	if n != len(input) || sum != wantSum || users != len(wantUsers) {
@@ -136,7 +136,7 @@ func TestDataFilesReadByDuckDB(t *testing.T) {
 	// Row by row: every input event, with its timestamp (to the microsecond), date, value and
 	// properties.
 	rows, err := db.Query(`SELECT event_id, user_id, item_id, interaction_type, epoch_us(timestamp),
-		CAST(event_date AS VARCHAR), source, value, to_json(properties) FROM ` + src)
+		CAST(event_date AS VARCHAR), source, value, CAST(to_json(properties) AS VARCHAR) FROM ` + src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,9 +203,9 @@ func TestDataFilesReadByDuckDB(t *testing.T) {
 			continue
 		}
 		var s struct {
-			NumRecords int64                     `json:"numRecords"`
-			MinValues  map[string]any            `json:"minValues"`
-			MaxValues  map[string]any            `json:"maxValues"`
+			NumRecords int64                      `json:"numRecords"`
+			MinValues  map[string]any             `json:"minValues"`
+			MaxValues  map[string]any             `json:"maxValues"`
 			NullCount  map[string]json.RawMessage `json:"nullCount"`
 		}
 		if err := json.Unmarshal([]byte(stats), &s); err != nil {

@@ -36,6 +36,7 @@ func TestMultiProcessCommits(t *testing.T) {
 			continue
 		}
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel() // the S3 run waits on the emulator far more than on the CPU
 			uri := b.URI(t)
 			multiProcessCommits(t, uri)
 		})
@@ -62,7 +63,7 @@ func multiProcessCommits(t *testing.T, uri string) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	start := time.Now()
 	cmds := make([]*exec.Cmd, mpWriters)

@@ -20,7 +20,6 @@ import (
 	"github.com/lakehouse/lake/internal/deltaarrow"
 	"github.com/lakehouse/lake/internal/rowfmt"
 	"github.com/lakehouse/lake/reader"
-	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/writer"
 )
 
@@ -429,4 +428,3 @@ func (p *progress) done() {
 	}
 }
 
-var _ = table.EngineInfo
