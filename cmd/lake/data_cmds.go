@@ -427,4 +427,3 @@ func (p *progress) done() {
 		fmt.Fprintln(p.w)
 	}
 }
-
