@@ -36,7 +36,6 @@ func TestMultiProcessCommits(t *testing.T) {
 			continue
 		}
 		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel() // the S3 run waits on the emulator far more than on the CPU
 			uri := b.URI(t)
 			multiProcessCommits(t, uri)
 		})
