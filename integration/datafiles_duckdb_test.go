@@ -230,6 +230,18 @@ func TestDataFilesReadByDuckDB(t *testing.T) {
 		if s.NumRecords != pqRows {
 			t.Errorf("%s: log numRecords %d, parquet rows %d", p, s.NumRecords, pqRows)
 		}
+		var logNulls int64
+		if err := json.Unmarshal(s.NullCount["value"], &logNulls); err != nil {
+			t.Errorf("%s: nullCount.value %s: %v", p, s.NullCount["value"], err)
+		}
+		var pqNulls int64
+		if err := db.QueryRow(`SELECT sum(stats_null_count) FROM parquet_metadata(?) WHERE path_in_schema = 'value'`, full).
+			Scan(&pqNulls); err != nil {
+			t.Fatalf("parquet_metadata(%s): %v", p, err)
+		}
+		if logNulls != pqNulls {
+			t.Errorf("%s: log nullCount.value %d, parquet footer %d", p, logNulls, pqNulls)
+		}
 		// And the footer's bounds are the file's true ones, as DuckDB computes them.
 		var trueMin, trueMax string
 		if err := db.QueryRow("SELECT min(user_id), max(user_id) FROM read_parquet(?)", full).Scan(&trueMin, &trueMax); err != nil {

@@ -118,8 +118,11 @@ func runCat(ctx context.Context, e *env, args []string) error {
 }
 
 func runBench(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "write" {
+		return runBenchWrite(ctx, e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "scan" {
-		return usagef("usage: lake bench scan URI [--columns A,B] [--where EXPR]...")
+		return usagef("usage: lake bench scan URI [--columns A,B] [--where EXPR]... | lake bench write URI [--rows N] [--days D]")
 	}
 	fs := newFlags("bench scan", "URI [--version N] [--columns A,B] [--where EXPR]...", e)
 	sf := addSnapshotFlags(fs, false)

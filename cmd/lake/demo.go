@@ -50,7 +50,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	rng := rand.New(rand.NewPCG(1, 2))
 	half := *rows / 2
 	for i, src := range []string{"web-pixel", "mobile-app"} {
-		rec, err := demoBatch(t, rng, src, half, start)
+		rec, err := demoBatch(rng, src, half, start, 7)
 		if err != nil {
 			return err
 		}
@@ -119,8 +119,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// demoBatch generates n interactions over 7 days with a popularity skew.
-func demoBatch(t *table.Table, rng *rand.Rand, source string, n int, start time.Time) (arrow.RecordBatch, error) {
+// demoBatch generates n interactions over days days from start, with a popularity skew.
+func demoBatch(rng *rand.Rand, source string, n int, start time.Time, days int) (arrow.RecordBatch, error) {
 	schema, err := deltaarrow.Schema(table.InteractionSchema())
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func demoBatch(t *table.Table, rng *rand.Rand, source string, n int, start time.
 	defer b.Release()
 	types := []string{"view", "view", "view", "view", "click", "click", "add_to_cart", "like", "purchase"}
 	for i := 0; i < n; i++ {
-		ts := start.Add(time.Duration(rng.Int64N(int64(7 * 24 * time.Hour))))
+		ts := start.Add(time.Duration(rng.Int64N(int64(days) * int64(24*time.Hour))))
 		item := int(rng.ExpFloat64() * 40)
 		typ := types[rng.IntN(len(types))]
 		b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("%s-%d", source, i))
