@@ -158,9 +158,26 @@ func (l *Log) load(ctx context.Context, seg *segment) (*Snapshot, error) {
 	s := newState()
 	where := "_delta_log"
 	if seg.checkpoint != nil {
-		if err := readCheckpoint(ctx, l.bucket, seg.checkpoint, func(a *Action) { s.apply(a) }); err != nil {
+		// A checkpoint is reconciled: collect its adds first so the file map is built at its
+		// final size instead of growing (and rehashing 1M long paths) as it fills.
+		var adds []*Add
+		if err := readCheckpoint(ctx, l.bucket, seg.checkpoint, func(a *Action) {
+			if a.Add != nil {
+				adds = append(adds, a.Add)
+				return
+			}
+			s.apply(a)
+		}); err != nil {
 			return nil, err
 		}
+		files := make(map[string]*Add, len(adds)+len(adds)/8+64)
+		for _, a := range adds {
+			files[FileKey(a.Path, a.DeletionVector)] = a
+		}
+		for k := range s.tombstones {
+			delete(files, k)
+		}
+		s.files = files
 		s.version = seg.checkpoint.version
 		s.checkpointVersion = seg.checkpoint.version
 		where = seg.checkpoint.files[0].key
