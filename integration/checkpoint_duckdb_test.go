@@ -14,7 +14,7 @@ import (
 	"github.com/lakehouse/lake/txlog"
 )
 
-func openDuck(t *testing.T) *sql.DB {
+func openDuck(t testing.TB) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("duckdb", "")
 	if err != nil {

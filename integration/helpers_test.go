@@ -17,7 +17,7 @@ var (
 )
 
 // lake builds cmd/lake once per test binary and returns its path.
-func lake(t *testing.T) string {
+func lake(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "lake-bin")
@@ -69,4 +69,12 @@ func requireEnv(t *testing.T, name string) string {
 		t.Skipf("%s is not set (start the emulators with scripts/services.sh)", name)
 	}
 	return v
+}
+
+func runCmd(ctx context.Context, bin string, args ...string) (string, string, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
 }
