@@ -152,7 +152,7 @@ func (t *Transaction) Commit(ctx context.Context) (int64, error) {
 	txnID := uuid.NewString()
 	version := t.ReadVersion() + 1
 	blind := t.isBlindAppend()
-	backoff := 5 * time.Millisecond
+	backoff := 2 * time.Millisecond
 	failedPuts := 0
 	for attempt := 1; ; attempt++ {
 		data, err := t.encode(version, txnID, blind)
@@ -196,14 +196,18 @@ func (t *Transaction) Commit(ctx context.Context) (int64, error) {
 			return -1, &ConflictError{Version: next - 1, Kind: ConflictRetriesExhausted}
 		}
 		version = next
-		timer := time.NewTimer(jitter(backoff))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return -1, ctx.Err()
-		case <-timer.C:
+		// The winners were just read, so the next version is likely free: the first retry goes
+		// at once; later ones wait a jittered, doubling backoff so that many writers spread out.
+		if attempt > 1 {
+			timer := time.NewTimer(jitter(backoff))
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return -1, ctx.Err()
+			case <-timer.C:
+			}
+			backoff = min(backoff*2, 250*time.Millisecond)
 		}
-		backoff = min(backoff*2, time.Second)
 	}
 }
 
