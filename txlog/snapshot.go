@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -31,6 +33,7 @@ type Snapshot struct {
 	timestamp  int64 // commit timestamp of version, epoch ms
 	// checkpointVersion is the checkpoint the snapshot was loaded from, -1 when none.
 	checkpointVersion int64
+	sortOnce          *sync.Once
 	sorted            []*Add
 }
 
@@ -70,14 +73,24 @@ func (s *Snapshot) NumFiles() int { return len(s.files) }
 
 // Files returns the active data files sorted by path. The slice is shared: do not modify it.
 func (s *Snapshot) Files() []*Add {
-	if s.sorted == nil {
-		out := make([]*Add, 0, len(s.files))
-		for _, a := range s.files {
-			out = append(out, a)
+	s.sortOnce.Do(func() {
+		// Sort (path, add) pairs held contiguously: comparing through *Add chases a pointer per
+		// comparison, which dominated a 1M-file sort.
+		type entry struct {
+			path string
+			add  *Add
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+		es := make([]entry, 0, len(s.files))
+		for _, a := range s.files {
+			es = append(es, entry{a.Path, a})
+		}
+		slices.SortFunc(es, func(x, y entry) int { return strings.Compare(x.path, y.path) })
+		out := make([]*Add, len(es))
+		for i, e := range es {
+			out[i] = e.add
+		}
 		s.sorted = out
-	}
+	})
 	return s.sorted
 }
 
@@ -199,6 +212,7 @@ func (s *Snapshot) clone() *Snapshot {
 	c.txns = maps.Clone(s.txns)
 	c.domains = maps.Clone(s.domains)
 	c.sorted = nil
+	c.sortOnce = new(sync.Once)
 	return &c
 }
 
@@ -206,6 +220,7 @@ func newState() *Snapshot {
 	return &Snapshot{
 		version: -1, files: map[string]*Add{}, tombstones: map[string]*Remove{},
 		txns: map[string]Txn{}, domains: map[string]DomainMetadata{}, checkpointVersion: -1,
+		sortOnce: new(sync.Once),
 	}
 }
 

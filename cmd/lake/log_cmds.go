@@ -152,7 +152,8 @@ func runFiles(ctx context.Context, e *env, args []string) error {
 	}
 	w := newBufWriter(e.stdout)
 	for _, a := range snap.Files() {
-		fmt.Fprintln(w, a.Path)
+		w.WriteString(a.Path)
+		w.WriteByte('\n')
 	}
 	return w.Flush()
 }
@@ -294,6 +295,15 @@ func describe(snap *txlog.Snapshot) *describeInfo {
 func numRecords(stats string) (int64, bool) {
 	if stats == "" {
 		return 0, false
+	}
+	// Fast path: writers put numRecords first; avoid decoding a million stats objects.
+	if rest, ok := strings.CutPrefix(stats, `{"numRecords":`); ok {
+		end := strings.IndexAny(rest, ",}")
+		if end > 0 {
+			if n, err := strconv.ParseInt(rest[:end], 10, 64); err == nil {
+				return n, true
+			}
+		}
 	}
 	var s struct {
 		NumRecords *int64 `json:"numRecords"`
