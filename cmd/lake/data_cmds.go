@@ -166,12 +166,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 }
 
 func runIngest(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("ingest", "URI FILE... [--format auto|csv|json|ndjson] [--batch-rows N] [--mode append|overwrite] [--merge-schema]", e)
+	fs := newFlags("ingest", "URI FILE... [--format auto|csv|json|ndjson] [--batch-rows N] [--mode append|overwrite] [--replace-where EXPR]... [--merge-schema]", e)
 	format := fs.String("format", "auto", "auto (by extension), csv, json or ndjson")
 	batchRows := fs.Int64("batch-rows", 0, "commit every N rows (default: one commit per call)")
 	mode := fs.String("mode", "append", "append or overwrite")
 	mergeSchema := fs.Bool("merge-schema", false, "add new nullable columns found in the input to the table")
 	source := fs.String("source", "", "a name for this writer, recorded in commitInfo")
+	replaceWhere := &listFlag{}
+	fs.Var(replaceWhere, "replace-where", "replace the partitions matching COL OP VALUE on partition columns (repeatable, ANDed); rows outside them are refused")
 	pos, err := parse(fs, args, 2, -1)
 	if err != nil {
 		return err
@@ -187,6 +189,20 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	m, err := writer.ParseMode(*mode)
 	if err != nil {
 		return usagef("--mode: %v", err)
+	}
+	var where []writer.PartitionPredicate
+	for _, w := range replaceWhere.vals {
+		p, err := writer.ParsePartitionPredicate(w)
+		if err != nil {
+			return usagef("--replace-where %q: %v", w, err)
+		}
+		where = append(where, p)
+	}
+	if len(where) > 0 {
+		if *mode != "append" {
+			return usagef("--replace-where already implies the mode; drop --mode")
+		}
+		m = writer.OverwriteWhere
 	}
 	t, err := openTable(ctx, pos[0])
 	if err != nil {
@@ -206,11 +222,11 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		params["source"] = *source
 	}
 	newWriter := func(first bool) (*writer.Writer, error) {
-		wm := m
+		wm, wh := m, where
 		if !first {
-			wm = writer.Append
+			wm, wh = writer.Append, nil
 		}
-		return writer.New(ctx, t, &writer.Options{Mode: wm, MergeSchema: *mergeSchema, OperationParameters: params})
+		return writer.New(ctx, t, &writer.Options{Mode: wm, Where: wh, MergeSchema: *mergeSchema, OperationParameters: params})
 	}
 	w, err := newWriter(true)
 	if err != nil {

@@ -148,3 +148,35 @@ func TestDemo(t *testing.T) {
 		t.Fatal("demo over an existing table must fail")
 	}
 }
+
+func TestIngestModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "t")
+	mustLake(t, "create", dir, "--schema", "interactions")
+	in := filepath.Join(t.TempDir(), "rows.ndjson")
+	os.WriteFile(in, []byte(rowsNDJSON), 0o644)
+	mustLake(t, "ingest", dir, in)
+	// Replace the 2024-01-03 partition with one row.
+	one := filepath.Join(t.TempDir(), "one.ndjson")
+	os.WriteFile(one, []byte(`{"event_id":"r1","user_id":"u9","item_id":"i9","interaction_type":"like","timestamp":"2024-01-03T09:00:00Z","event_date":"2024-01-03"}`+"\n"), 0o644)
+	mustLake(t, "ingest", dir, one, "--replace-where", "event_date = 2024-01-03")
+	out := mustLake(t, "cat", dir, "--format", "jsonl", "--columns", "event_id")
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, `"e1"`) || !strings.Contains(out, `"r1"`) {
+		t.Fatalf("after replace-where: %s", out)
+	}
+	// A row outside the replaced partition is refused and nothing changes.
+	_, errOut, code := lake(t, "ingest", dir, in, "--replace-where", "event_date = 2024-01-03")
+	if code != 1 || !strings.Contains(errOut, "2024-01-02") {
+		t.Fatalf("rows outside --replace-where: exit %d %s", code, errOut)
+	}
+	// Overwrite replaces everything.
+	mustLake(t, "ingest", dir, one, "--mode", "overwrite")
+	out = mustLake(t, "cat", dir, "--format", "jsonl", "--columns", "event_id")
+	if out != "{\"event_id\":\"r1\"}\n" {
+		t.Fatalf("after overwrite: %q", out)
+	}
+	// Time travel still sees the first ingest.
+	out = mustLake(t, "cat", dir, "--format", "jsonl", "--version", "1", "--columns", "event_id")
+	if strings.Count(out, "\n") != 3 {
+		t.Fatalf("version 1: %s", out)
+	}
+}
