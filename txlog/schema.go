@@ -241,3 +241,23 @@ func (t *StructType) String() string {
 	}
 	return string(b)
 }
+
+// TypeString renders a type the way messages and `lake describe` show it: "long",
+// "array<string>", "map<string,long>", "struct<a:long,b:string>".
+func TypeString(t DataType) string {
+	switch v := t.(type) {
+	case *ArrayType:
+		return "array<" + TypeString(v.ElementType) + ">"
+	case *MapType:
+		return "map<" + TypeString(v.KeyType) + "," + TypeString(v.ValueType) + ">"
+	case *StructType:
+		parts := make([]string, len(v.Fields))
+		for i, f := range v.Fields {
+			parts[i] = f.Name + ":" + TypeString(f.Type)
+		}
+		return "struct<" + strings.Join(parts, ",") + ">"
+	case nil:
+		return ""
+	}
+	return t.TypeName()
+}

@@ -365,23 +365,7 @@ func retypeData(d arrow.ArrayData, t arrow.DataType) arrow.ArrayData {
 
 // typeString renders a Delta type the way Spark's simpleString does: long, decimal(10,2),
 // array<string>, map<string,string>, struct<a:int,b:string>.
-func typeString(t txlog.DataType) string {
-	switch v := t.(type) {
-	case *txlog.ArrayType:
-		return "array<" + typeString(v.ElementType) + ">"
-	case *txlog.MapType:
-		return "map<" + typeString(v.KeyType) + "," + typeString(v.ValueType) + ">"
-	case *txlog.StructType:
-		parts := make([]string, len(v.Fields))
-		for i, f := range v.Fields {
-			parts[i] = f.Name + ":" + typeString(f.Type)
-		}
-		return "struct<" + strings.Join(parts, ",") + ">"
-	case nil:
-		return ""
-	}
-	return t.TypeName()
-}
+func typeString(t txlog.DataType) string { return txlog.TypeString(t) }
 
 // arrowTypeString names an Arrow type by its Delta type when it has one, else by Arrow's name.
 func arrowTypeString(t arrow.DataType) string {

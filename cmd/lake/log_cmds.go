@@ -380,21 +380,7 @@ func runDescribe(ctx context.Context, e *env, args []string) error {
 	return w.Flush()
 }
 
-func typeString(t txlog.DataType) string {
-	switch v := t.(type) {
-	case *txlog.ArrayType:
-		return "array<" + typeString(v.ElementType) + ">"
-	case *txlog.MapType:
-		return "map<" + typeString(v.KeyType) + "," + typeString(v.ValueType) + ">"
-	case *txlog.StructType:
-		parts := make([]string, len(v.Fields))
-		for i, f := range v.Fields {
-			parts[i] = f.Name + ":" + typeString(f.Type)
-		}
-		return "struct<" + strings.Join(parts, ",") + ">"
-	}
-	return t.TypeName()
-}
+func typeString(t txlog.DataType) string { return txlog.TypeString(t) }
 
 func runCheckpoint(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("checkpoint", "URI", e)
