@@ -20,6 +20,7 @@ import (
 	"github.com/lakehouse/lake/internal/deltaarrow"
 	"github.com/lakehouse/lake/internal/rowfmt"
 	"github.com/lakehouse/lake/reader"
+	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/writer"
 )
 
@@ -67,6 +68,25 @@ func scanError(err error) error {
 	return err
 }
 
+// openScan opens the table at uri, loads the snapshot the flags select and plans a scan of it.
+// The caller closes the table.
+func openScan(ctx context.Context, uri string, sf *snapshotFlags, opts *reader.ScanOptions) (*table.Table, *reader.Scan, error) {
+	t, err := openTable(ctx, uri)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := sf.load(ctx, t)
+	if err == nil {
+		var scan *reader.Scan
+		if scan, err = reader.NewScan(ctx, t, snap, opts); err == nil {
+			return t, scan, nil
+		}
+		err = scanError(err)
+	}
+	t.Close()
+	return nil, nil, err
+}
+
 func runCat(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("cat", "URI [--version N | --timestamp RFC3339] [--columns A,B] [--where EXPR]... [--format jsonl|csv|table] [--limit N]", e)
 	sf := addSnapshotFlags(fs, true)
@@ -85,19 +105,11 @@ func runCat(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	opts.Limit = *limit
-	t, err := openTable(ctx, pos[0])
+	t, scan, err := openScan(ctx, pos[0], sf, opts)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	snap, err := sf.load(ctx, t)
-	if err != nil {
-		return err
-	}
-	scan, err := reader.NewScan(ctx, t, snap, opts)
-	if err != nil {
-		return scanError(err)
-	}
 	out := newBufWriter(e.stdout)
 	rw, err := rowfmt.NewWriter(out, *format, scan.Schema())
 	if err != nil {
@@ -136,19 +148,11 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	start := time.Now()
-	t, err := openTable(ctx, pos[0])
+	t, scan, err := openScan(ctx, pos[0], sf, opts)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	snap, err := sf.load(ctx, t)
-	if err != nil {
-		return err
-	}
-	scan, err := reader.NewScan(ctx, t, snap, opts)
-	if err != nil {
-		return scanError(err)
-	}
 	var rows int64
 	for rec, err := range scan.Records(ctx) {
 		if err != nil {
