@@ -229,8 +229,13 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		wm, wh := m, where
 		if !first {
 			wm, wh = writer.Append, nil
+			// Catch up by reading only the commits since the last batch, not the whole log.
+			if snap, err = t.Update(ctx, snap); err != nil {
+				return nil, err
+			}
 		}
-		return writer.New(ctx, t, &writer.Options{Mode: wm, Where: wh, MergeSchema: *mergeSchema, OperationParameters: params})
+		return writer.New(ctx, t, &writer.Options{Mode: wm, Where: wh, MergeSchema: *mergeSchema,
+			OperationParameters: params, Snapshot: snap})
 	}
 	w, err := newWriter(true)
 	if err != nil {
