@@ -71,9 +71,7 @@ func buildBigTable(b *testing.B, files int) string {
 	for v := 1; v <= 100; v++ {
 		txn := tbl.Log().NewTransaction(snap, nil)
 		for j := range 10 {
-			d := days[j]
-			txn.AddActions(txlog.Action{Add: &txlog.Add{Path: fmt.Sprintf("event_date=%s/new-%d-%d.parquet", d, v, j),
-				PartitionValues: map[string]*string{"event_date": &d}, Size: 1, DataChange: true, Stats: `{"numRecords":1}`}})
+			txn.AddActions(dayFile(days[j], fmt.Sprintf("new-%d-%d.parquet", v, j), `{"numRecords":1}`))
 		}
 		if _, err := txn.Commit(ctx); err != nil {
 			b.Fatal(err)
@@ -119,10 +117,8 @@ func BenchmarkIncrementalUpdate(b *testing.B) {
 	defer tbl.Close()
 	snap, _ := tbl.Snapshot(ctx)
 	add := func(i int) {
-		d := "2024-01-01"
 		txn := tbl.Log().NewTransaction(snap, nil)
-		txn.AddActions(txlog.Action{Add: &txlog.Add{Path: fmt.Sprintf("event_date=%s/f%d.parquet", d, i),
-			PartitionValues: map[string]*string{"event_date": &d}, Size: 1, DataChange: true}})
+		txn.AddActions(dayFile("2024-01-01", fmt.Sprintf("f%d.parquet", i), ""))
 		if _, err := txn.Commit(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -180,10 +176,8 @@ func BenchmarkCommits(b *testing.B) {
 								errs <- nil
 								return
 							}
-							d := "2024-01-01"
 							txn := t.Log().NewTransaction(snap, nil)
-							txn.AddActions(txlog.Action{Add: &txlog.Add{Path: fmt.Sprintf("event_date=%s/w%d-%d.parquet", d, w, i),
-								PartitionValues: map[string]*string{"event_date": &d}, Size: 1, DataChange: true}})
+							txn.AddActions(dayFile("2024-01-01", fmt.Sprintf("w%d-%d.parquet", w, i), ""))
 							if _, err := txn.Commit(ctx); err != nil {
 								errs <- err
 								return

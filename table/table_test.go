@@ -148,10 +148,8 @@ func TestConcurrentCommitsEveryBackend(t *testing.T) {
 							errs <- err
 							return
 						}
-						day := "2024-01-01"
 						txn := tw.Log().NewTransaction(snap, nil)
-						txn.AddActions(txlog.Action{Add: &txlog.Add{Path: fmt.Sprintf("event_date=%s/w%d-%d.parquet", day, w, i),
-							PartitionValues: map[string]*string{"event_date": &day}, Size: 1, DataChange: true}})
+						txn.AddActions(dayFile("2024-01-01", fmt.Sprintf("w%d-%d.parquet", w, i), ""))
 						if _, err := txn.Commit(ctx); err != nil {
 							errs <- err
 						}
@@ -185,4 +183,10 @@ func TestConcurrentCommitsEveryBackend(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dayFile is an add action for a file in one event_date partition, with optional JSON stats.
+func dayFile(day, name, stats string) txlog.Action {
+	return txlog.Action{Add: &txlog.Add{Path: "event_date=" + day + "/" + name,
+		PartitionValues: map[string]*string{"event_date": &day}, Size: 1, DataChange: true, Stats: stats}}
 }

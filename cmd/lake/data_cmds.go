@@ -27,7 +27,7 @@ import (
 func init() {
 	register(&command{name: "cat", summary: "print the rows of a snapshot", run: runCat})
 	register(&command{name: "ingest", summary: "append files that have the table's schema (CSV, JSON, NDJSON)", run: runIngest})
-	register(&command{name: "bench", summary: "benchmarks: bench scan URI", run: runBench})
+	register(&command{name: "bench", summary: "benchmarks: bench scan URI | bench write URI", run: runBench})
 }
 
 // scanFlags are the flags cat and bench share.
