@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 
+	"github.com/lakehouse/lake/internal/pqdecode"
 	"github.com/lakehouse/lake/txlog"
 )
 
@@ -27,13 +28,13 @@ type source uint8
 const (
 	srcPartition source = iota // a constant: the file's partition value
 	srcMissing                 // not in the file: nulls
-	srcArrow                   // read by pqarrow
+	srcArrow                   // read by pqdecode (flat columns it supports) or pqarrow
 	srcInt96                   // a top-level INT96 timestamp, decoded here (full year range)
 )
 
 type colSource struct {
 	kind  source
-	pos   int                 // srcArrow: index in the record reader's schema
+	fi    int                 // srcArrow: the file's top-level field index
 	leaf  int                 // srcInt96: the Parquet leaf column
 	field pqarrow.SchemaField // srcArrow, srcInt96: the file's top-level field
 }
@@ -110,8 +111,6 @@ func (s *Scan) readFileErr(ctx context.Context, f *fileTask, send func(arrow.Rec
 		return unsupported("column mapping mode id on a data file without Parquet field ids", "")
 	}
 	srcs := make([]colSource, len(s.cols))
-	var leaves []int
-	arrowPos := map[int]int{} // file field index -> position in the record reader's schema
 	for i, c := range s.cols {
 		if c.partition {
 			srcs[i] = colSource{kind: srcPartition}
@@ -133,13 +132,7 @@ func (s *Scan) readFileErr(ctx context.Context, f *fileTask, send func(arrow.Rec
 			srcs[i] = colSource{kind: srcInt96, leaf: sf.ColIndex, field: sf}
 			continue
 		}
-		pos, ok := arrowPos[fi]
-		if !ok {
-			pos = len(arrowPos)
-			arrowPos[fi] = pos
-			leaves = appendLeaves(leaves, &sf)
-		}
-		srcs[i] = colSource{kind: srcArrow, pos: pos, field: sf}
+		srcs[i] = colSource{kind: srcArrow, fi: fi, field: sf}
 	}
 
 	// A filter on a column the file does not have matches no row (nulls never match).
@@ -152,7 +145,8 @@ func (s *Scan) readFileErr(ctx context.Context, f *fileTask, send func(arrow.Rec
 
 	cctx := exec.WithAllocator(ctx, mem)
 	conv := &converter{ctx: cctx, mem: mem, mode: s.mode}
-	b := &batcher{s: s, f: f, conv: conv, cctx: cctx, srcs: srcs, dv: dv, send: send, int96: make([]*array.Timestamp, len(srcs))}
+	b := &batcher{s: s, f: f, conv: conv, cctx: cctx, srcs: srcs, dv: dv, send: send,
+		int96: make([]*array.Timestamp, len(srcs)), fast: make([]arrow.Array, len(srcs)), pos: make([]int, len(srcs))}
 	defer b.release()
 	rowStart := int64(0)
 	for rg := 0; rg < md.NumRowGroups(); rg++ {
@@ -186,6 +180,13 @@ func (s *Scan) readFileErr(ctx context.Context, f *fileTask, send func(arrow.Rec
 				return fmt.Errorf("column %q: %w", s.cols[i].field.Name, err)
 			}
 			b.int96[i] = arr
+		}
+		// Flat columns pqdecode supports are decoded whole, straight into Arrow buffers; the
+		// rest go through pqarrow's record reader. The split is per row group: encodings may
+		// differ between row groups.
+		leaves, err := b.splitRowGroup(pf, rg)
+		if err != nil {
+			return err
 		}
 		if len(leaves) == 0 {
 			for off := int64(0); off < nrows; off += s.opts.BatchSize {
@@ -282,6 +283,8 @@ type batcher struct {
 	srcs  []colSource
 	dv    *roaring64.Bitmap
 	int96 []*array.Timestamp
+	fast  []arrow.Array // srcArrow columns pqdecode read, for the whole row group
+	pos   []int         // other srcArrow columns: position in the record reader's schema
 	send  func(arrow.RecordBatch) error
 	keep  []bool
 }
@@ -293,6 +296,44 @@ func (b *batcher) release() {
 			b.int96[i] = nil
 		}
 	}
+	for i, a := range b.fast {
+		if a != nil {
+			a.Release()
+			b.fast[i] = nil
+		}
+	}
+}
+
+// splitRowGroup decodes the row group's pqdecode-supported columns into b.fast and returns the
+// Parquet leaves left for pqarrow, setting b.pos to each remaining column's position in the
+// record reader's schema.
+func (b *batcher) splitRowGroup(pf *file.Reader, rg int) ([]int, error) {
+	var leaves []int
+	posOf := map[int]int{} // file field index -> position in the record reader's schema
+	for i, src := range b.srcs {
+		if src.kind != srcArrow || (!b.s.cols[i].output && !b.filtered(i)) {
+			continue
+		}
+		if sf := src.field; sf.IsLeaf() && pqdecode.Supported(pf, rg, sf.ColIndex, sf.Field.Type) {
+			arr, err := pqdecode.ReadColumn(pf, rg, sf.ColIndex, sf.Field.Type, b.s.opts.Allocator)
+			if err != nil {
+				return nil, fmt.Errorf("row group %d, column %q: %w", rg, b.s.cols[i].field.Name, err)
+			}
+			b.fast[i] = arr
+			if want := pf.MetaData().RowGroup(rg).NumRows(); int64(arr.Len()) != want {
+				return nil, fmt.Errorf("row group %d, column %q: read %d rows, the footer says %d", rg, b.s.cols[i].field.Name, arr.Len(), want)
+			}
+			continue
+		}
+		p, ok := posOf[src.fi]
+		if !ok {
+			p = len(posOf)
+			posOf[src.fi] = p
+			leaves = appendLeaves(leaves, &src.field)
+		}
+		b.pos[i] = p
+	}
+	return leaves, nil
 }
 
 // emit builds the columns of rows [off, off+n) of a row group starting at file row start,
@@ -325,7 +366,14 @@ func (b *batcher) emit(ctx context.Context, rec arrow.RecordBatch, start, off, n
 		case srcInt96:
 			cols[i] = array.NewSlice(b.int96[i], off, off+n)
 		case srcArrow:
-			a, err := b.conv.convert(rec.Column(src.pos), c.field.Type, c.arrow, c.field.Name)
+			var col arrow.Array
+			if f := b.fast[i]; f != nil {
+				col = array.NewSlice(f, off, off+n)
+				defer col.Release()
+			} else {
+				col = rec.Column(b.pos[i])
+			}
+			a, err := b.conv.convert(col, c.field.Type, c.arrow, c.field.Name)
 			if err != nil {
 				return err
 			}
