@@ -4,7 +4,7 @@
 //	w, err := writer.New(ctx, t, &writer.Options{Mode: writer.Append})
 //	...
 //	for rec := range records {
-//		if err := w.Write(ctx, rec); err != nil { ... } // w does not keep rec
+//		if err := w.Write(ctx, rec); err != nil { ... } // rec may be released now
 //	}
 //	res, err := w.Close(ctx) // finishes the files and commits once
 //
@@ -60,10 +60,11 @@
 // Memory is bounded by the open files: one per partition at most, at most
 // Options.MaxOpenFiles (the least recently used is finished when another is needed), each
 // buffering one compressed row group, and all of them together at most
-// Options.MaxBufferedBytes (the largest row groups are flushed to storage beyond it). Data goes
-// to storage as it is produced (bucket.NewWriter); files are never held whole in memory, except
-// by stores that buffer uploads themselves (mem://). Arrow buffers come from
-// Options.Allocator, and every one is released by the time Close or Abort returns.
+// Options.MaxBufferedBytes (the largest row groups are flushed to storage beyond it); plus the
+// records waiting for the background encoder (at most two, besides the one it encodes; see
+// Concurrency). Data goes to storage as it is produced (bucket.NewWriter); files are never held
+// whole in memory, except by stores that buffer uploads themselves (mem://). Arrow buffers come
+// from Options.Allocator, and every one is released by the time Close or Abort returns.
 //
 // # Errors
 //
@@ -78,14 +79,24 @@
 //     conflict. The files written are not part of the table; `lake vacuum` removes them.
 //   - ErrClosed: a call after Close or Abort.
 //   - Any other error from Write (storage, context) fails the Writer: its open files are
-//     abandoned and Close returns the error without committing.
+//     abandoned and Close returns the error without committing. An error of the background
+//     encoding of a record is returned the same way by the next Write, or by Close.
 //
 // # Concurrency
 //
-// A Writer or FileWriter is used by one goroutine. Inside a Write, the partitions of the record
-// are encoded in parallel by at most Options.Parallelism goroutines (an errgroup), each on its own
-// file. Several Writers may write one table at once, from one process or many: each commits
-// through the transaction log's optimistic concurrency, and appends do not conflict with each
-// other. Cancelling the context of a Write or Close call aborts the uploads in flight and fails
-// the Writer.
+// A Writer or FileWriter is used by one goroutine. Write conforms a record and splits it by
+// partition in the caller's goroutine, then queues it for a background encoder and returns, so
+// that the caller prepares its next record while the previous ones are encoded; the queue holds
+// at most two records, and Write waits when it is full. The encoder writes the partitions of a
+// record in parallel, by at most Options.Parallelism goroutines, each on its own file, and Close
+// finishes the open files in parallel too. What the queue holds references the caller's buffers
+// (retained): the caller may release a record as soon as Write returns. An error of the
+// background encoding fails the Writer and is returned by the next Write, or by Close; Abort
+// stops the encoder and removes the files either way.
+//
+// Several Writers may write one table at once, from one process or many: each commits through
+// the transaction log's optimistic concurrency, and appends do not conflict with each other.
+// Cancelling the context of a Write or Close call while it runs stops the background encoding,
+// aborts the uploads in flight and fails the Writer; a context cancelled after the call returned
+// does not reach back to the records it queued.
 package writer

@@ -96,8 +96,9 @@ type Options struct {
 	// MaxBufferedBytes bounds the compressed row-group data buffered in memory across the open
 	// files; past it, the largest row groups are flushed to storage. Default 256 MiB.
 	MaxBufferedBytes int64
-	// Parallelism bounds the goroutines that encode the partitions of one record in parallel
-	// (default GOMAXPROCS).
+	// Parallelism bounds the goroutines that encode the partitions of one record in parallel,
+	// and those that finish open files at Close (default GOMAXPROCS). The caller's goroutine
+	// prepares the next record meanwhile.
 	Parallelism int
 
 	// Operation is commitInfo.operation (default "WRITE"). OperationParameters are added to the

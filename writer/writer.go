@@ -176,10 +176,12 @@ func (w *Writer) Schema() *arrow.Schema {
 	return w.fw.Schema()
 }
 
-// Write writes the rows of rec; it does not retain rec. Columns are matched to the table's by
-// name; see the package documentation for what fits. A *SchemaError or an ErrOutsideWhere error
-// refuses rec as a whole and leaves the Writer usable; any other error fails the Writer, and
-// Close then returns it.
+// Write writes the rows of rec. Columns are matched to the table's by name; see the package
+// documentation for what fits. rec is checked and split by partition before Write returns, and
+// its rows are then encoded in the background (FileWriter.Write): the caller may release rec
+// when Write returns. A *SchemaError or an ErrOutsideWhere error refuses rec as a whole and
+// leaves the Writer usable; any other error fails the Writer, and Close then returns it. An
+// error of the background encoding of an earlier record is returned by this Write or by Close.
 func (w *Writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	switch {
 	case w.closed:

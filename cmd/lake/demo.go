@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakehouse/lake/internal/deltaarrow"
@@ -120,34 +122,124 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 }
 
 // demoBatch generates n interactions over days days from start, with a popularity skew.
+// It fills the Arrow buffers directly, formatting numbers with strconv: `lake bench write`
+// generates rows between writes, on the same cores as the writer.
 func demoBatch(rng *rand.Rand, source string, n int, start time.Time, days int) (arrow.RecordBatch, error) {
 	schema, err := deltaarrow.Schema(table.InteractionSchema())
 	if err != nil {
 		return nil, err
 	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	defer b.Release()
 	types := []string{"view", "view", "view", "view", "click", "click", "add_to_cart", "like", "purchase"}
+	devices := []string{"ios", "android", "desktop"}
+	eventID := newStrCol(n, n*(len(source)+8))
+	userID := newStrCol(n, n*9)
+	itemID := newStrCol(n, n*8)
+	typeCol := newStrCol(n, n*5)
+	srcCol := newStrCol(n, n*len(source))
+	keys := newStrCol(n, n*6)
+	items := newStrCol(n, n*7)
+	ts := make([]int64, n)
+	dates := make([]int32, n)
+	values := make([]float64, n)
+	valid := make([]byte, bitutil.BytesForBits(int64(n)))
+	nulls := 0
+	span := int64(days) * int64(24*time.Hour)
+	startUS := start.UnixMicro()
+	const dayUS = int64(24 * time.Hour / time.Microsecond)
 	for i := 0; i < n; i++ {
-		ts := start.Add(time.Duration(rng.Int64N(int64(days) * int64(24*time.Hour))))
-		item := int(rng.ExpFloat64() * 40)
+		off := rng.Int64N(span)
+		item := int64(rng.ExpFloat64() * 40)
 		typ := types[rng.IntN(len(types))]
-		b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("%s-%d", source, i))
-		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("user-%04d", rng.IntN(5000)))
-		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("item-%03d", item))
-		b.Field(3).(*array.StringBuilder).Append(typ)
-		b.Field(4).(*array.TimestampBuilder).Append(arrow.Timestamp(ts.UnixMicro()))
-		b.Field(5).(*array.Date32Builder).Append(arrow.Date32FromTime(ts))
-		b.Field(6).(*array.StringBuilder).Append(source)
+		eventID.add(strconv.AppendInt(append(append(eventID.data, source...), '-'), int64(i), 10))
+		userID.add(appendPadded(append(userID.data, "user-"...), rng.Int64N(5000), 4))
+		itemID.add(appendPadded(append(itemID.data, "item-"...), item, 3))
+		typeCol.add(append(typeCol.data, typ...))
+		us := startUS + off/int64(time.Microsecond)
+		ts[i] = us
+		dates[i] = int32(floorDiv(us, dayUS))
+		srcCol.add(append(srcCol.data, source...))
 		if typ == "purchase" {
-			b.Field(7).(*array.Float64Builder).Append(float64(5 + rng.IntN(200)))
+			values[i] = float64(5 + rng.IntN(200))
+			bitutil.SetBit(valid, i)
 		} else {
-			b.Field(7).(*array.Float64Builder).AppendNull()
+			nulls++
 		}
-		mb := b.Field(8).(*array.MapBuilder)
-		mb.Append(true)
-		mb.KeyBuilder().(*array.StringBuilder).Append("device")
-		mb.ItemBuilder().(*array.StringBuilder).Append([]string{"ios", "android", "desktop"}[rng.IntN(3)])
+		keys.add(append(keys.data, "device"...))
+		items.add(append(items.data, devices[rng.IntN(3)]...))
 	}
-	return b.NewRecordBatch(), nil
+	mapType := schema.Field(8).Type.(*arrow.MapType)
+	entries := mapType.Elem().(*arrow.StructType)
+	keysData, itemsData := keys.arrayData(entries.Field(0).Type), items.arrayData(entries.Field(1).Type)
+	defer keysData.Release()
+	defer itemsData.Release()
+	entriesData := array.NewData(entries, n, []*memory.Buffer{nil}, []arrow.ArrayData{keysData, itemsData}, 0, 0)
+	defer entriesData.Release()
+	mapOffsets := make([]int32, n+1)
+	for i := range mapOffsets {
+		mapOffsets[i] = int32(i)
+	}
+	mapData := array.NewData(mapType, n, []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(mapOffsets))}, []arrow.ArrayData{entriesData}, 0, 0)
+	defer mapData.Release()
+	fixed := func(dt arrow.DataType, b []byte) arrow.ArrayData {
+		return array.NewData(dt, n, []*memory.Buffer{nil, memory.NewBufferBytes(b)}, nil, 0, 0)
+	}
+	data := []arrow.ArrayData{
+		eventID.arrayData(schema.Field(0).Type),
+		userID.arrayData(schema.Field(1).Type),
+		itemID.arrayData(schema.Field(2).Type),
+		typeCol.arrayData(schema.Field(3).Type),
+		fixed(schema.Field(4).Type, arrow.Int64Traits.CastToBytes(ts)),
+		fixed(schema.Field(5).Type, arrow.Int32Traits.CastToBytes(dates)),
+		srcCol.arrayData(schema.Field(6).Type),
+		array.NewData(schema.Field(7).Type, n, []*memory.Buffer{memory.NewBufferBytes(valid), memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(values))}, nil, nulls, 0),
+		mapData,
+	}
+	cols := make([]arrow.Array, len(data))
+	for i, d := range data {
+		if i != 8 {
+			defer d.Release()
+		}
+		cols[i] = array.MakeFromData(d)
+		defer cols[i].Release()
+	}
+	return array.NewRecordBatch(schema, cols, int64(n)), nil
+}
+
+// strCol accumulates the values of a string column: offsets and bytes.
+type strCol struct {
+	offsets []int32
+	data    []byte
+}
+
+func newStrCol(n, bytes int) *strCol {
+	return &strCol{offsets: append(make([]int32, 0, n+1), 0), data: make([]byte, 0, bytes)}
+}
+
+// add takes data extended by one value.
+func (c *strCol) add(data []byte) {
+	c.data = data
+	c.offsets = append(c.offsets, int32(len(data)))
+}
+
+func (c *strCol) arrayData(dt arrow.DataType) arrow.ArrayData {
+	return array.NewData(dt, len(c.offsets)-1, []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.offsets)), memory.NewBufferBytes(c.data)}, nil, 0, 0)
+}
+
+// appendPadded appends v in decimal, zero-padded to width digits (as %0*d does for v >= 0).
+func appendPadded(buf []byte, v int64, width int) []byte {
+	for w, x := 1, v; w < width; w++ {
+		if x /= 10; x == 0 {
+			buf = append(buf, '0')
+		}
+	}
+	return strconv.AppendInt(buf, v, 10)
+}
+
+// floorDiv is a/b rounded down (b > 0).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
 }
