@@ -314,8 +314,8 @@ func (b *batcher) splitRowGroup(pf *file.Reader, rg int) ([]int, error) {
 		if src.kind != srcArrow || (!b.s.cols[i].output && !b.filtered(i)) {
 			continue
 		}
-		if sf := src.field; sf.IsLeaf() && pqdecode.Supported(pf, rg, sf.ColIndex, sf.Field.Type) {
-			arr, err := pqdecode.ReadColumn(pf, rg, sf.ColIndex, sf.Field.Type, b.s.opts.Allocator)
+		if dt := src.field.Field.Type; pqdecode.SupportedField(pf, rg, src.fi, dt) {
+			arr, err := pqdecode.ReadField(pf, rg, src.fi, dt, b.s.opts.Allocator)
 			if err != nil {
 				return nil, fmt.Errorf("row group %d, column %q: %w", rg, b.s.cols[i].field.Name, err)
 			}

@@ -103,8 +103,21 @@ func decodeBitPackedLegacyBits(src []byte, n int, dst []byte, off int) (int, err
 // (the part of the page after the bit-width byte) and checks that each one is
 // below dictLen.
 func decodeIndices(src []byte, bw int, dst []uint32, dictLen int) error {
+	maxIdx, err := decodeHybrid(src, bw, dst)
+	if err != nil {
+		return err
+	}
+	if len(dst) > 0 && uint64(maxIdx) >= uint64(dictLen) {
+		return fmt.Errorf("dictionary index %d out of range (dictionary has %d entries)", maxIdx, dictLen)
+	}
+	return nil
+}
+
+// decodeHybrid decodes len(dst) values of bit width bw (0..32) from src and
+// returns the largest.
+func decodeHybrid(src []byte, bw int, dst []uint32) (uint32, error) {
 	if bw < 0 || bw > 32 {
-		return fmt.Errorf("invalid dictionary index bit width %d", bw)
+		return 0, fmt.Errorf("invalid bit width %d", bw)
 	}
 	n := len(dst)
 	i := 0
@@ -112,7 +125,7 @@ func decodeIndices(src []byte, bw int, dst []uint32, dictLen int) error {
 	for i < n {
 		bitPacked, count, hn, err := readRunHeader(src)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		src = src[hn:]
 		remain := n - i
@@ -122,11 +135,11 @@ func decodeIndices(src []byte, bw int, dst []uint32, dictLen int) error {
 				take = int(count) * 8
 			}
 			if take == 0 {
-				return errors.New("empty bit-packed run")
+				return 0, errors.New("empty bit-packed run")
 			}
 			need := (take*bw + 7) / 8
 			if need > len(src) {
-				return errTruncated
+				return 0, errTruncated
 			}
 			m := unpack(src, bw, dst[i:i+take])
 			if m > maxIdx {
@@ -147,11 +160,11 @@ func decodeIndices(src []byte, bw int, dst []uint32, dictLen int) error {
 			i += take
 		} else {
 			if count == 0 {
-				return errors.New("empty RLE run")
+				return 0, errors.New("empty RLE run")
 			}
 			vb := (bw + 7) / 8
 			if len(src) < vb {
-				return errTruncated
+				return 0, errTruncated
 			}
 			var v uint32
 			for k := vb - 1; k >= 0; k-- {
@@ -159,7 +172,7 @@ func decodeIndices(src []byte, bw int, dst []uint32, dictLen int) error {
 			}
 			src = src[vb:]
 			if bw < 32 && v>>uint(bw) != 0 {
-				return fmt.Errorf("RLE value %d exceeds bit width %d", v, bw)
+				return 0, fmt.Errorf("RLE value %d exceeds bit width %d", v, bw)
 			}
 			take := remain
 			if count < uint64(remain) {
@@ -169,16 +182,17 @@ func decodeIndices(src []byte, bw int, dst []uint32, dictLen int) error {
 				maxIdx = v
 			}
 			fill := dst[i : i+take]
-			for k := range fill {
-				fill[k] = v
+			if v == 0 {
+				clear(fill)
+			} else {
+				for k := range fill {
+					fill[k] = v
+				}
 			}
 			i += take
 		}
 	}
-	if n > 0 && uint64(maxIdx) >= uint64(dictLen) {
-		return fmt.Errorf("dictionary index %d out of range (dictionary has %d entries)", maxIdx, dictLen)
-	}
-	return nil
+	return maxIdx, nil
 }
 
 // unpack extracts len(dst) values of bit width bw (0..32), LSB first, from
@@ -193,6 +207,24 @@ func unpack(src []byte, bw int, dst []uint32) uint32 {
 	var m uint32
 	bitpos := 0
 	j := 0
+	if bw <= 8 {
+		// Groups of 8 values (bw bytes) from one 8-byte load each.
+		b := uint(bw)
+		for ; j+8 <= len(dst) && (j>>3)*bw+8 <= len(src); j += 8 {
+			w := binary.LittleEndian.Uint64(src[(j>>3)*bw:])
+			d := dst[j : j+8 : j+8]
+			d[0] = uint32(w & mask)
+			d[1] = uint32(w >> b & mask)
+			d[2] = uint32(w >> (2 * b) & mask)
+			d[3] = uint32(w >> (3 * b) & mask)
+			d[4] = uint32(w >> (4 * b) & mask)
+			d[5] = uint32(w >> (5 * b) & mask)
+			d[6] = uint32(w >> (6 * b) & mask)
+			d[7] = uint32(w >> (7 * b) & mask)
+			m = max(m, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7])
+		}
+		bitpos = j * bw
+	}
 	// Fast path: whole 8-byte loads while they stay inside src.
 	for ; j < len(dst); j++ {
 		b := bitpos >> 3
@@ -277,4 +309,50 @@ func copyBits(src []byte, sOff, n int, dst []byte, dOff int) {
 		dOff += take
 		n -= take
 	}
+}
+
+// hybridZero reports whether the first n values of bit width bw in src are
+// all zero, without expanding them. It returns false (and no error) for
+// anything it is not sure about; the caller then decodes the values, which
+// reports malformed data.
+func hybridZero(src []byte, bw, n int) bool {
+	for i := 0; i < n; {
+		bitPacked, count, hn, err := readRunHeader(src)
+		if err != nil || count == 0 {
+			return false
+		}
+		src = src[hn:]
+		if bitPacked {
+			take := min(uint64(n-i), count*8)
+			nb := (int(take)*bw + 7) / 8
+			if nb > len(src) {
+				return false
+			}
+			for _, b := range src[:nb] {
+				if b != 0 {
+					return false
+				}
+			}
+			// bits of a partial last byte beyond take belong to no value
+			adv := len(src)
+			if count <= uint64(len(src)) {
+				adv = min(adv, int(count)*bw)
+			}
+			src = src[adv:]
+			i += int(take)
+		} else {
+			vb := (bw + 7) / 8
+			if len(src) < vb {
+				return false
+			}
+			for _, b := range src[:vb] {
+				if b != 0 {
+					return false
+				}
+			}
+			src = src[vb:]
+			i += int(min(uint64(n-i), count))
+		}
+	}
+	return true
 }

@@ -182,3 +182,35 @@ func TestCopyBits(t *testing.T) {
 		}
 	}
 }
+
+// TestHybridZero checks the all-zero scan used for repetition levels against
+// the decoder.
+func TestHybridZero(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for bw := 1; bw <= 3; bw++ {
+		for it := 0; it < 300; it++ {
+			n := rng.IntN(200)
+			vals := make([]uint32, n)
+			if rng.IntN(2) == 0 && n > 0 {
+				vals[rng.IntN(n)] = uint32(1 + rng.IntN(1<<bw-1))
+			}
+			enc := encodeHybrid(rng, vals, bw)
+			want := true
+			for _, v := range vals {
+				want = want && v == 0
+			}
+			if got := hybridZero(enc, bw, n); got != want {
+				t.Fatalf("bw %d n %d: hybridZero %v, want %v (vals %v)", bw, n, got, want, vals)
+			}
+			if want && n > 0 {
+				// a truncated stream is never reported all zero
+				if hybridZero(enc[:len(enc)/2], bw, n) && len(enc)/2 < len(enc) {
+					dst := make([]uint32, n)
+					if _, err := decodeHybrid(enc[:len(enc)/2], bw, dst); err != nil {
+						t.Fatalf("bw %d n %d: truncated stream reported all zero but does not decode: %v", bw, n, err)
+					}
+				}
+			}
+		}
+	}
+}

@@ -68,6 +68,15 @@ func check(pf *file.Reader, rg, leaf int, dt arrow.DataType) (kind, *metadata.Co
 	if col.MaxRepetitionLevel() != 0 || col.MaxDefinitionLevel() > 1 || len(col.ColumnPath()) != 1 {
 		return 0, nil, fmt.Errorf("column %s is not a flat top-level column", col.Path())
 	}
+	return chunkKind(md, rg, leaf, dt)
+}
+
+// chunkKind checks the column chunk of leaf column leaf in row group rg (the
+// caller has range-checked rg and leaf and rejected encrypted files) against
+// the Arrow type dt of its values, whatever the column's levels, and returns
+// the output layout of the values and the chunk metadata.
+func chunkKind(md *metadata.FileMetaData, rg, leaf int, dt arrow.DataType) (kind, *metadata.ColumnChunkMetaData, error) {
+	col := md.Schema.Column(leaf)
 	rgmd := md.RowGroup(rg)
 	if leaf >= rgmd.NumColumns() {
 		return 0, nil, fmt.Errorf("row group %d has only %d columns", rg, rgmd.NumColumns())
@@ -311,28 +320,45 @@ func (d *decoder) release() {
 }
 
 func (d *decoder) finish(dt arrow.DataType) arrow.Array {
+	data := d.finishData(dt)
+	arr := array.MakeFromData(data)
+	data.Release()
+	return arr
+}
+
+// finishData hands the buffers over to an ArrayData of d.pos values (d.pos
+// may be below d.numRows, the capacity, for the child of a list or map).
+func (d *decoder) finishData(dt arrow.DataType) *array.Data {
+	n := d.pos
 	validity := d.validity
 	if validity != nil && d.nullCount == 0 {
 		validity.Release()
 		validity = nil
 	}
+	if validity != nil {
+		validity.ResizeNoShrink(int(bytesForBits(n)))
+	}
 	var bufs []*memory.Buffer
-	if d.kind == kindBytes {
+	switch d.kind {
+	case kindBytes:
+		d.values.ResizeNoShrink((n + 1) * 4)
 		d.data.ResizeNoShrink(d.dataLen)
 		bufs = []*memory.Buffer{validity, d.values, d.data}
-	} else {
+	case kindBool:
+		d.values.ResizeNoShrink(int(bytesForBits(n)))
+		bufs = []*memory.Buffer{validity, d.values}
+	default:
+		d.values.ResizeNoShrink(n * d.width())
 		bufs = []*memory.Buffer{validity, d.values}
 	}
-	data := array.NewData(dt, d.numRows, bufs, nil, d.nullCount, 0)
+	data := array.NewData(dt, n, bufs, nil, d.nullCount, 0)
 	for _, b := range bufs {
 		if b != nil {
 			b.Release()
 		}
 	}
 	d.validity, d.values, d.data = nil, nil, nil
-	arr := array.MakeFromData(data)
-	data.Release()
-	return arr
+	return data
 }
 
 func bytesForBits(n int) int64 { return (int64(n) + 7) >> 3 }

@@ -131,13 +131,19 @@ func readAllCorrupt(t testing.TB, data []byte) int {
 // seed files: ReadColumn must return errors (or, when the damage is not
 // detectable, values) and never panic.
 func TestCorruptPages(t *testing.T) {
+	corruptSeeds(t, seedFiles(), readAllCorrupt, rand.New(rand.NewPCG(5, 5)))
+}
+
+// corruptSeeds damages each seed file n times (flipped, zeroed and 0xff bytes in
+// the page data) and reads it with read, which returns its error count and must
+// not panic. Some damage must be detected in every file.
+func corruptSeeds(t *testing.T, seeds [][]byte, read func(testing.TB, []byte) int, rng *rand.Rand) {
 	n := 300
 	if testing.Short() {
 		n = 60
 	}
-	rng := rand.New(rand.NewPCG(5, 5))
-	for fi, seed := range seedFiles() {
-		if errs := readAllCorrupt(t, seed); errs != 0 {
+	for fi, seed := range seeds {
+		if errs := read(t, seed); errs != 0 {
 			t.Fatalf("seed file %d: %d errors before corruption", fi, errs)
 		}
 		lo, hi := dataRegion(seed)
@@ -155,7 +161,7 @@ func TestCorruptPages(t *testing.T) {
 					data[j] = 0xff
 				}
 			}
-			if readAllCorrupt(t, data) > 0 {
+			if read(t, data) > 0 {
 				detected++
 			}
 		}
@@ -164,6 +170,26 @@ func TestCorruptPages(t *testing.T) {
 		}
 		t.Logf("seed file %d: %d/%d corruptions detected", fi, detected, n)
 	}
+}
+
+// damage changes up to 32 bytes of the page data of a copy of data at a
+// fuzzer-chosen place and returns the copy.
+func damage(seed []byte, pos uint32, val, mode, n uint8) []byte {
+	data := bytes.Clone(seed)
+	lo, hi := dataRegion(data)
+	p := lo + int(pos%uint32(hi-lo))
+	end := min(p+1+int(n%32), hi)
+	for j := p; j < end; j++ {
+		switch mode % 3 {
+		case 0:
+			data[j] ^= val
+		case 1:
+			data[j] = val
+		case 2:
+			data[j] += val
+		}
+	}
+	return data
 }
 
 // FuzzReadColumn damages a seed file at a fuzzer-chosen place. Run with
@@ -175,20 +201,6 @@ func FuzzReadColumn(f *testing.F) {
 	f.Add(uint8(3), uint32(2000), uint8(7), uint8(0), uint8(2))
 	f.Fuzz(func(t *testing.T, fileIdx uint8, pos uint32, val, mode, n uint8) {
 		seeds := seedFiles()
-		data := bytes.Clone(seeds[int(fileIdx)%len(seeds)])
-		lo, hi := dataRegion(data)
-		p := lo + int(pos%uint32(hi-lo))
-		end := min(p+1+int(n%32), hi)
-		for j := p; j < end; j++ {
-			switch mode % 3 {
-			case 0:
-				data[j] ^= val
-			case 1:
-				data[j] = val
-			case 2:
-				data[j] += val
-			}
-		}
-		readAllCorrupt(t, data)
+		readAllCorrupt(t, damage(seeds[int(fileIdx)%len(seeds)], pos, val, mode, n))
 	})
 }
