@@ -70,6 +70,7 @@ func makeBenchFile(codec compress.Compression) []byte {
 //
 //	go test -run '^$' -bench BenchmarkReadColumn -benchtime 3s ./internal/pqdecode/
 func BenchmarkReadColumn(b *testing.B) {
+	checkBenchFileShape(b, benchFile())
 	for _, codec := range []compress.Compression{compress.Codecs.Snappy, compress.Codecs.Zstd, compress.Codecs.Uncompressed} {
 		b.Run(codec.String(), func(b *testing.B) { benchReadColumn(b, benchFileCodec(codec)) })
 	}
@@ -122,13 +123,9 @@ func benchReadColumn(b *testing.B, data []byte) {
 	}
 }
 
-// TestBenchFileShape keeps the benchmark honest: its string chunk must mix
-// dictionary and plain pages, and both readers must agree on it.
-func TestBenchFileShape(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a 1M-row file")
-	}
-	data := benchFile()
+// checkBenchFileShape checks that the benchmark reads what it claims: the string
+// chunk holds dictionary and plain pages, and both decoders agree on it.
+func checkBenchFileShape(t testing.TB, data []byte) {
 	pf, err := file.NewParquetReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
