@@ -16,13 +16,17 @@ import (
 
 // runBenchWrite generates interaction rows in Arrow batches and writes them to a new or existing
 // interaction table in one commit. It prints one JSON line: rows, files, bytes, seconds (wall time
-// from the first batch to Close, generating the rows included), rows_per_second and the process's
-// peak RSS.
+// from the first batch to Close), rows_per_second, the process's peak RSS and, with --pregenerate,
+// the MiB of input batches held in memory. Without --pregenerate, rows are generated on their own
+// goroutine a few batches ahead of the writer, within the clock (the rate is then a lower bound of
+// the writer's own, and the RSS is the writer's); with it, every batch is generated before the
+// clock starts, as a database's COPY reads a table already in memory.
 func runBenchWrite(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("bench write", "URI [--rows N] [--days D] [--batch-rows B]", e)
+	fs := newFlags("bench write", "URI [--rows N] [--days D] [--batch-rows B] [--pregenerate]", e)
 	rows := fs.Int("rows", 1_000_000, "rows to write")
 	days := fs.Int("days", 30, "days the rows spread over (event_date partitions)")
 	batch := fs.Int("batch-rows", 65536, "rows per Arrow batch")
+	pregen := fs.Bool("pregenerate", false, "generate every batch before the clock starts (holds them all in memory)")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -38,15 +42,37 @@ func runBenchWrite(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	defer t.Close()
+	rng := rand.New(rand.NewPCG(7, 11))
+	first := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	generate := func(done int) (arrow.RecordBatch, error) {
+		return demoBatch(rng, "bench", min(*batch, *rows-done), first, *days)
+	}
+	var held []arrow.RecordBatch
+	defer func() {
+		for _, r := range held {
+			if r != nil {
+				r.Release()
+			}
+		}
+	}()
+	var inputBytes int64
+	if *pregen {
+		for done := 0; done < *rows; done += *batch {
+			rec, err := generate(done)
+			if err != nil {
+				return err
+			}
+			held = append(held, rec)
+			for _, c := range rec.Columns() {
+				inputBytes += int64(c.Data().SizeInBytes())
+			}
+		}
+	}
 	w, err := writer.New(ctx, t, nil)
 	if err != nil {
 		return err
 	}
-	// Rows are generated on their own goroutine, a few batches ahead of the writer, and the clock
-	// runs from the first batch to Close: generating costs CPU the writer competes with, so the
-	// rate is a lower bound of the writer's own.
 	gctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type batchOrErr struct {
 		rec arrow.RecordBatch
 		err error
@@ -54,20 +80,32 @@ func runBenchWrite(ctx context.Context, e *env, args []string) error {
 	batches := make(chan batchOrErr, 2)
 	go func() {
 		defer close(batches)
-		rng := rand.New(rand.NewPCG(7, 11))
-		start := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-		for done := 0; done < *rows; done += *batch {
-			rec, err := demoBatch(rng, "bench", min(*batch, *rows-done), start, *days)
+		for i, done := 0, 0; done < *rows; i, done = i+1, done+*batch {
+			var b batchOrErr
+			if *pregen {
+				b.rec, held[i] = held[i], nil
+			} else {
+				b.rec, b.err = generate(done)
+			}
 			select {
-			case batches <- batchOrErr{rec, err}:
-				if err != nil {
+			case batches <- b:
+				if b.err != nil {
 					return
 				}
 			case <-gctx.Done():
-				if rec != nil {
-					rec.Release()
+				if b.rec != nil {
+					b.rec.Release()
 				}
 				return
+			}
+		}
+	}()
+	// On an early return, stop the generator and wait for it before held is released.
+	defer func() {
+		cancel()
+		for b := range batches {
+			if b.rec != nil {
+				b.rec.Release()
 			}
 		}
 	}()
@@ -98,8 +136,12 @@ func runBenchWrite(ctx context.Context, e *env, args []string) error {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	secs := elapsed.Seconds()
-	b, _ := json.Marshal(map[string]any{"rows": res.Rows, "files": len(res.Added), "bytes": res.Bytes, "seconds": secs,
-		"rows_per_second": float64(res.Rows) / secs, "version": res.Version, "max_rss_mib": ru.Maxrss / 1024})
+	out := map[string]any{"rows": res.Rows, "files": len(res.Added), "bytes": res.Bytes, "seconds": secs,
+		"rows_per_second": float64(res.Rows) / secs, "version": res.Version, "max_rss_mib": ru.Maxrss / 1024}
+	if *pregen {
+		out["input_mib"] = inputBytes >> 20
+	}
+	b, _ := json.Marshal(out)
 	fmt.Fprintln(e.stdout, string(b))
 	return nil
 }
