@@ -23,6 +23,11 @@ import (
 // back to pqarrow.
 var ErrStreamingPage = errors.New("pqdecode: streaming data page (PageStreamingEnabled) cannot be decoded directly")
 
+// ErrTooLarge is wrapped by ReadColumn's and ReadField's error when a chunk's values do not fit
+// one Arrow array with int32 offsets (more than 2 GiB of strings once dictionary values are
+// expanded). Callers should fall back to a reader that splits the chunk into batches.
+var ErrTooLarge = errors.New("pqdecode: column chunk too large for one array")
+
 // errPanic marks an error produced by recovering from a panic. It indicates a
 // bug (in this package or below it), never expected behaviour.
 var errPanic = errors.New("pqdecode: internal panic")

@@ -3,6 +3,7 @@ package pqdecode
 import (
 	"bytes"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -70,5 +71,15 @@ func TestEncryptedUnsupported(t *testing.T) {
 			t.Errorf("plaintext footer %v: ReadColumn read an encrypted file", plaintextFooter)
 		}
 		pf.Close()
+	}
+}
+
+// TestTooLarge: string data past int32 offsets is ErrTooLarge, which tells the caller to fall
+// back to a batching reader, before anything is allocated.
+func TestTooLarge(t *testing.T) {
+	d := &decoder{kind: kindBytes, dataLen: math.MaxInt32 - 10}
+	err := d.reserveData(100, 1)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("reserveData past 2 GiB: %v, want ErrTooLarge", err)
 	}
 }

@@ -143,7 +143,7 @@ func (d *decoder) scatterBits(src []byte, n, nonNull int) {
 func (d *decoder) reserveData(extra int64, pageRows int) error {
 	need := int64(d.dataLen) + extra
 	if need > math.MaxInt32 {
-		return fmt.Errorf("byte array data exceeds %d bytes (int32 offsets overflow)", math.MaxInt32)
+		return fmt.Errorf("%w: byte array data exceeds %d bytes (int32 offsets overflow)", ErrTooLarge, math.MaxInt32)
 	}
 	need += copySlack
 	c := int64(len(d.dataBuf))
