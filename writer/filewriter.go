@@ -2,6 +2,7 @@ package writer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -43,7 +44,15 @@ type FileWriter struct {
 	lay    *layout
 	props  *parquet.WriterProperties
 	aprops pqarrow.ArrowWriterProperties
-	infix  string // compression infix of file names
+	// propList are the properties of props, for files that turn dictionary encoding off for some
+	// columns (propsFor).
+	propList []parquet.WriterProperty
+	// dictCols marks the data columns that row groups may dictionary-encode (dictColumns).
+	dictCols []bool
+	// ratio estimates the compressed size of the rows waiting in open row groups.
+	ratio ratio
+	jobs  int64  // split records encoded, used by the encoder goroutine
+	infix string // compression infix of file names
 
 	clock  int64 // LRU clock, used by the encoder goroutine
 	err    error // sticky: the writer failed
@@ -101,7 +110,7 @@ func newFileWriter(bucket *blob.Bucket, md txlog.Metadata, proto txlog.Protocol,
 		// A 64 KiB dictionary limit makes high-cardinality columns (event ids) fall back to plain
 		// encoding early: 1M interaction rows wrote 9% smaller files with 20% less peak RSS
 		// and the same speed as the 1 MiB default (`lake bench write`).
-		parquet.WithDictionaryPageSizeLimit(64 << 10),
+		parquet.WithDictionaryPageSizeLimit(dictPageLimit),
 		parquet.WithMaxRowGroupLength(o.RowGroupRows),
 		parquet.WithVersion(parquet.V2_6),
 		parquet.WithDataPageVersion(parquet.DataPageV1),
@@ -113,11 +122,13 @@ func newFileWriter(bucket *blob.Bucket, md txlog.Metadata, proto txlog.Protocol,
 		props = append(props, parquet.WithDictionaryFor(path, false))
 	}
 	fw := &FileWriter{
-		bucket: bucket,
-		opts:   o,
-		lay:    lay,
-		infix:  infix,
-		props:  parquet.NewWriterProperties(props...),
+		bucket:   bucket,
+		opts:     o,
+		lay:      lay,
+		infix:    infix,
+		props:    parquet.NewWriterProperties(props...),
+		propList: props,
+		dictCols: dictColumns(lay.file),
 		// Microsecond timestamps stay INT64 TIMESTAMP(MICROS); no INT96, no nanoseconds.
 		aprops: pqarrow.NewArrowWriterProperties(
 			pqarrow.WithAllocator(o.Allocator),
@@ -349,6 +360,8 @@ func (fw *FileWriter) encodeJob(ctx context.Context, j job) error {
 // encode writes the rows of one split record into the open files: in waves of at most
 // MaxOpenFiles partitions, it opens their files, then encodes them in parallel.
 func (fw *FileWriter) encode(ctx context.Context, groups []group, data arrow.RecordBatch) error {
+	fw.jobs++
+	ref := &jobRef{seq: fw.jobs, bytes: recordBytes(data), rows: data.NumRows()}
 	for len(groups) > 0 {
 		wave := groups[:min(len(groups), fw.opts.MaxOpenFiles)]
 		groups = groups[len(wave):]
@@ -366,7 +379,7 @@ func (fw *FileWriter) encode(ctx context.Context, groups []group, data arrow.Rec
 		var eg errgroup.Group
 		eg.SetLimit(fw.opts.Parallelism)
 		for i, g := range wave {
-			eg.Go(func() error { return fw.writeGroup(ctx, g, pws[i], data) })
+			eg.Go(func() error { return fw.writeGroup(ctx, g, pws[i], data, ref) })
 		}
 		if err := eg.Wait(); err != nil {
 			return err
@@ -607,26 +620,27 @@ func partitionValue(arr arrow.Array, i int, t txlog.DataType) (*string, error) {
 	return partval.Format(v, t)
 }
 
-// writeGroup writes the rows of one partition into pw, rolling to a new file at the target
-// size. It runs in parallel with the other partitions of a record.
-func (fw *FileWriter) writeGroup(ctx context.Context, g group, pw *partWriter, data arrow.RecordBatch) error {
-	step := fw.opts.RowGroupRows
+// writeGroup adds the rows of one partition to pw's open row group, encoding the row group when
+// it is complete and rolling to a new file at the target size. It runs in parallel with the other
+// partitions of a record.
+func (fw *FileWriter) writeGroup(ctx context.Context, g group, pw *partWriter, data arrow.RecordBatch, ref *jobRef) error {
 	for off := g.start; off < g.end; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		end := min(off+step, g.end)
-		piece := data.NewSlice(off, end)
-		err := pw.write(piece, fw.opts.RowGroupBytes)
-		piece.Release()
-		if err != nil {
-			return fmt.Errorf("write data file %s: %w", pw.key, err)
+		end := min(off+fw.opts.RowGroupRows-pw.pendingRows, g.end)
+		pw.add(data, ref, off, end)
+		if pw.pendingRows >= fw.opts.RowGroupRows || pw.pendingSize() >= fw.opts.RowGroupBytes {
+			if err := pw.flushRowGroup(); err != nil {
+				return fmt.Errorf("write data file %s: %w", pw.key, err)
+			}
 		}
 		if pw.size() >= fw.opts.TargetFileSize {
 			if err := fw.finish(pw); err != nil {
 				return err
 			}
 			if end < g.end {
+				var err error
 				if pw, err = fw.openFile(ctx, g, pw.used); err != nil {
 					return err
 				}
@@ -683,14 +697,9 @@ func (fw *FileWriter) openFile(ctx context.Context, g group, used int64) (*partW
 		cancel()
 		return nil, fmt.Errorf("create data file %s: %w", key, err)
 	}
-	pw := &partWriter{dir: g.dir, key: key, pv: maps.Clone(g.pv), bw: bw, cancel: cancel, stats: newFileStats(fw.lay.stats), used: used}
+	pw := &partWriter{fw: fw, dir: g.dir, key: key, pv: maps.Clone(g.pv), bw: bw, cancel: cancel, stats: newFileStats(fw.lay.stats), used: used}
 	pw.sink = &sink{w: bufio.NewWriterSize(bw, 256<<10)}
-	pw.pq, err = pqarrow.NewFileWriter(fw.lay.file, pw.sink, fw.props, fw.aprops)
-	if err != nil {
-		cancel()
-		_ = bw.Close()
-		return nil, fmt.Errorf("create data file %s: %w", key, err)
-	}
+	pw.plain = make([]bool, fw.lay.file.NumFields())
 	fw.mu.Lock()
 	fw.mu.keys = append(fw.mu.keys, key)
 	fw.mu.cancels[pw] = cancel
@@ -772,31 +781,50 @@ func (fw *FileWriter) openFiles() []*partWriter {
 	return out
 }
 
-// bound flushes the largest buffered row groups while the open files buffer more than
-// MaxBufferedBytes.
+// bound keeps the memory of the open files under MaxBufferedBytes: the split records that the
+// open row groups retain slices of (each counted once, whole) and the encoded pages the files
+// buffer. Past the bound, it encodes the open row groups that hold the oldest records (in
+// parallel, at most Options.Parallelism at once), until the records left fit in 3/4 of it.
 func (fw *FileWriter) bound() error {
 	open := fw.openFiles()
+	held := map[*jobRef]bool{}
+	var refs []*jobRef
 	total := int64(0)
 	for _, pw := range open {
 		total += pw.buffered()
-	}
-	for total > fw.opts.MaxBufferedBytes {
-		var big *partWriter
-		for _, pw := range open {
-			if big == nil || pw.buffered() > big.buffered() {
-				big = pw
+		for _, p := range pw.pending {
+			if !held[p.ref] {
+				held[p.ref] = true
+				refs = append(refs, p.ref)
+				total += p.ref.bytes
 			}
 		}
-		if big == nil || big.buffered() == 0 {
-			return nil
-		}
-		b := big.buffered()
-		if err := big.pq.NewBufferedRowGroupChecked(); err != nil {
-			return fmt.Errorf("write data file %s: %w", big.key, err)
-		}
-		total -= b
 	}
-	return nil
+	if total <= fw.opts.MaxBufferedBytes {
+		return nil
+	}
+	slices.SortFunc(refs, func(a, b *jobRef) int { return cmp.Compare(a.seq, b.seq) })
+	cutoff := int64(math.MinInt64)
+	for _, r := range refs {
+		if total <= fw.opts.MaxBufferedBytes/4*3 {
+			break
+		}
+		total -= r.bytes
+		cutoff = r.seq
+	}
+	var eg errgroup.Group
+	eg.SetLimit(fw.opts.Parallelism)
+	for _, pw := range open {
+		if len(pw.pending) > 0 && pw.pending[0].ref.seq <= cutoff {
+			eg.Go(func() error {
+				if err := pw.flushRowGroup(); err != nil {
+					return fmt.Errorf("write data file %s: %w", pw.key, err)
+				}
+				return nil
+			})
+		}
+	}
+	return eg.Wait()
 }
 
 // cancelUploads aborts every upload in flight; it runs when the context of a call ends.
@@ -910,15 +938,25 @@ func (fw *FileWriter) Keys() []string {
 
 // partWriter is the open data file of one partition.
 type partWriter struct {
+	fw     *FileWriter
 	dir    string
 	key    string
 	pv     map[string]*string
 	bw     *blob.Writer
 	cancel context.CancelFunc // aborts the upload
 	sink   *sink
-	pq     *pqarrow.FileWriter
+	pq     *pqarrow.FileWriter // nil until the first row group is encoded
 	stats  *fileStats
 	used   int64 // LRU clock
+
+	// The open row group: slices of split records, retained (see flushRowGroup).
+	pending      []piece
+	pendingRows  int64
+	pendingBytes int64 // the slices' share of their records' bytes
+	// plain marks the data columns written without dictionary in this file; dict is scratch
+	// space for the dictionaries of row groups.
+	plain []bool
+	dict  map[string]int32
 }
 
 // sink counts the bytes of a file and buffers them in front of the upload.
@@ -933,24 +971,35 @@ func (s *sink) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (pw *partWriter) write(rec arrow.RecordBatch, rowGroupBytes int64) error {
-	pw.stats.update(rec)
-	if err := pw.pq.WriteBuffered(rec); err != nil {
-		return err
+// size estimates the file's size: what was encoded plus the open row group.
+func (pw *partWriter) size() int64 {
+	n := pw.pendingSize()
+	if pw.pq != nil {
+		n += pw.pq.TotalCompressedBytes()
 	}
-	if pw.pq.RowGroupTotalCompressedBytes() >= rowGroupBytes {
-		return pw.pq.NewBufferedRowGroupChecked()
-	}
-	return nil
+	return n
 }
 
-// size estimates the file's size: what was flushed plus the buffered row group.
-func (pw *partWriter) size() int64 { return pw.pq.TotalCompressedBytes() }
-
-// buffered estimates the memory held by the file's open row group.
-func (pw *partWriter) buffered() int64 { return pw.pq.RowGroupTotalCompressedBytes() }
+// buffered estimates the memory held by the encoded pages the file has not written out yet.
+func (pw *partWriter) buffered() int64 {
+	if pw.pq == nil {
+		return 0
+	}
+	return pw.pq.RowGroupTotalCompressedBytes()
+}
 
 func (pw *partWriter) finish() (txlog.Add, error) {
+	if err := pw.flushRowGroup(); err != nil {
+		pw.abort()
+		return txlog.Add{}, err
+	}
+	if pw.pq == nil { // no rows (not expected): an empty file
+		var err error
+		if pw.pq, err = pqarrow.NewFileWriter(pw.fw.lay.file, pw.sink, pw.fw.props, pw.fw.aprops); err != nil {
+			pw.abort()
+			return txlog.Add{}, err
+		}
+	}
 	if err := pw.pq.Close(); err != nil {
 		pw.abort()
 		return txlog.Add{}, err
@@ -979,6 +1028,9 @@ func (pw *partWriter) finish() (txlog.Add, error) {
 // visible.
 func (pw *partWriter) abort() {
 	pw.cancel()
-	_ = pw.pq.Close() // releases the buffers; the bytes go nowhere
+	pw.releasePending()
+	if pw.pq != nil {
+		_ = pw.pq.Close() // releases the buffers; the bytes go nowhere
+	}
 	_ = pw.bw.Close()
 }
