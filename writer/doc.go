@@ -92,7 +92,8 @@
 // finishes the open files in parallel too. What the queue holds references the caller's buffers
 // (retained): the caller may release a record as soon as Write returns. An error of the
 // background encoding fails the Writer and is returned by the next Write, or by Close; Abort
-// stops the encoder and removes the files either way.
+// stops the encoder and removes the files either way. Every Writer must end with Close or Abort:
+// one that is dropped after a Write keeps its encoder goroutine and its uploads open.
 //
 // Several Writers may write one table at once, from one process or many: each commits through
 // the transaction log's optimistic concurrency, and appends do not conflict with each other.
