@@ -97,23 +97,8 @@ func BenchmarkReadField(b *testing.B) {
 // checkBenchMapFileShape checks that the benchmark reads what it claims: both
 // leaves are dictionary encoded only, and both decoders agree on them.
 func checkBenchMapFileShape(t testing.TB, data []byte) {
-	pf, err := file.NewParquetReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pf.Close()
 	for leaf := 0; leaf < 2; leaf++ {
-		pr, err := pf.RowGroup(0).GetColumnPageReader(leaf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		encs := map[parquet.Encoding]int{}
-		for pr.Next() {
-			if _, ok := pr.Page().(file.DataPage); ok {
-				encs[parquet.Encoding(pr.Page().Encoding())]++
-			}
-		}
-		pr.Close()
+		encs := dataPageEncodings(t, data, leaf)
 		if encs[parquet.Encodings.Plain] != 0 || encs[parquet.Encodings.RLEDict]+encs[parquet.Encodings.PlainDict] == 0 {
 			t.Errorf("leaf %d pages by encoding: %v, want dictionary only", leaf, encs)
 		}

@@ -123,25 +123,32 @@ func benchReadColumn(b *testing.B, data []byte) {
 	}
 }
 
-// checkBenchFileShape checks that the benchmark reads what it claims: the string
-// chunk holds dictionary and plain pages, and both decoders agree on it.
-func checkBenchFileShape(t testing.TB, data []byte) {
+// dataPageEncodings counts the data pages of leaf column leaf in the first row
+// group of data by encoding.
+func dataPageEncodings(t testing.TB, data []byte, leaf int) map[parquet.Encoding]int {
 	pf, err := file.NewParquetReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pf.Close()
-	pr, err := pf.RowGroup(0).GetColumnPageReader(0)
+	pr, err := pf.RowGroup(0).GetColumnPageReader(leaf)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer pr.Close()
 	encs := map[parquet.Encoding]int{}
 	for pr.Next() {
 		if _, ok := pr.Page().(file.DataPage); ok {
 			encs[parquet.Encoding(pr.Page().Encoding())]++
 		}
 	}
-	pr.Close()
+	return encs
+}
+
+// checkBenchFileShape checks that the benchmark reads what it claims: the string
+// chunk holds dictionary and plain pages, and both decoders agree on it.
+func checkBenchFileShape(t testing.TB, data []byte) {
+	encs := dataPageEncodings(t, data, 0)
 	if encs[parquet.Encodings.Plain] == 0 || encs[parquet.Encodings.RLEDict]+encs[parquet.Encodings.PlainDict] == 0 {
 		t.Errorf("string chunk pages by encoding: %v, want dictionary and plain", encs)
 	}

@@ -133,30 +133,39 @@ func writeParquet(t testing.TB, rec arrow.RecordBatch, rowGroupRows int64, props
 	return buf.Bytes()
 }
 
+// openForCompare opens data twice: pf reads with mem (our decoders allocate
+// everything, page reader buffers and results, from it, so mem must balance),
+// and fr is pqarrow's reader on its own reader and allocator refMem (its record
+// readers keep page buffers alive). done closes both.
+func openForCompare(t testing.TB, data []byte, mem memory.Allocator) (pf *file.Reader, fr *pqarrow.FileReader, refMem memory.Allocator, done func()) {
+	t.Helper()
+	pf, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(mem)))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	refMem = memory.NewGoAllocator()
+	pfRef, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(refMem)))
+	if err != nil {
+		pf.Close()
+		t.Fatalf("open: %v", err)
+	}
+	fr, err = pqarrow.NewFileReader(pfRef, pqarrow.ArrowReadProperties{BatchSize: 1 << 20}, refMem)
+	if err != nil {
+		pf.Close()
+		pfRef.Close()
+		t.Fatalf("pqarrow reader: %v", err)
+	}
+	return pf, fr, refMem, func() { pf.Close(); pfRef.Close() }
+}
+
 // compareFile reads every top-level flat column of every row group with
 // ReadColumn and with pqarrow and requires equal arrays. Columns listed in
 // unsupported must report Supported false; every other leaf column must be
 // supported. It returns the number of column chunks compared.
 func compareFile(t testing.TB, data []byte, mem memory.Allocator, unsupported ...string) int {
 	t.Helper()
-	// ReadColumn's reader allocates everything (page reader buffers and the
-	// result) from mem, so mem must balance. pqarrow gets its own reader and
-	// allocator: its record readers keep page buffers alive.
-	pf, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(mem)))
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer pf.Close()
-	refMem := memory.NewGoAllocator()
-	pfRef, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(refMem)))
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer pfRef.Close()
-	fr, err := pqarrow.NewFileReader(pfRef, pqarrow.ArrowReadProperties{BatchSize: 1 << 20}, refMem)
-	if err != nil {
-		t.Fatalf("pqarrow reader: %v", err)
-	}
+	pf, fr, refMem, done := openForCompare(t, data, mem)
+	defer done()
 	skip := map[string]bool{}
 	for _, s := range unsupported {
 		skip[s] = true

@@ -15,7 +15,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
@@ -137,21 +136,8 @@ func genNested(mem memory.Allocator, sc *arrow.Schema, rng *rand.Rand, o nestedO
 // compared.
 func compareFields(t testing.TB, data []byte, mem memory.Allocator, unsupported ...string) int {
 	t.Helper()
-	pf, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(mem)))
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer pf.Close()
-	refMem := memory.NewGoAllocator()
-	pfRef, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(refMem)))
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer pfRef.Close()
-	fr, err := pqarrow.NewFileReader(pfRef, pqarrow.ArrowReadProperties{BatchSize: 1 << 20}, refMem)
-	if err != nil {
-		t.Fatalf("pqarrow reader: %v", err)
-	}
+	pf, fr, refMem, done := openForCompare(t, data, mem)
+	defer done()
 	skip := map[string]bool{}
 	for _, s := range unsupported {
 		skip[s] = true
@@ -676,51 +662,6 @@ var nestedSeedFiles = sync.OnceValue(func() [][]byte {
 	}
 })
 
-// readAllFieldsCorrupt decodes every supported field of every row group of a
-// possibly corrupt file. Errors are fine; panics and malformed arrays are
-// not. It returns the number of ReadField errors.
-func readAllFieldsCorrupt(t testing.TB, data []byte) int {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	pf, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(mem)))
-	if err != nil {
-		return 0
-	}
-	defer pf.Close()
-	man, err := pqarrow.NewSchemaManifest(pf.MetaData().Schema, pf.MetaData().KeyValueMetadata(), &pqarrow.ArrowReadProperties{})
-	if err != nil {
-		return 0
-	}
-	errs := 0
-	for rg := 0; rg < pf.NumRowGroups(); rg++ {
-		for fi, sf := range man.Fields {
-			dt := sf.Field.Type
-			if !SupportedField(pf, rg, fi, dt) {
-				continue
-			}
-			arr, err := ReadField(pf, rg, fi, dt, mem)
-			if err != nil {
-				if isPanic(err) {
-					t.Fatalf("rg %d field %d: %v", rg, fi, err)
-				}
-				if testing.Verbose() {
-					t.Logf("rg %d field %d: %v", rg, fi, err)
-				}
-				errs++
-				continue
-			}
-			if int64(arr.Len()) != pf.RowGroup(rg).NumRows() {
-				t.Errorf("rg %d field %d: %d rows, want %d", rg, fi, arr.Len(), pf.RowGroup(rg).NumRows())
-			}
-			if err := validateLoose(arr); err != nil {
-				t.Errorf("rg %d field %d: invalid array: %v", rg, fi, err)
-			}
-			arr.Release()
-		}
-	}
-	return errs
-}
-
 // validateLoose is ValidateFull except that strings may hold invalid UTF-8
 // (corruption can produce it) and so are only checked for their offsets.
 func validateLoose(a arrow.Array) error {
@@ -762,7 +703,7 @@ func validateLoose(a arrow.Array) error {
 // TestCorruptNestedPages damages the nested seed files: ReadField must return
 // errors (or, when the damage is not detectable, values) and never panic.
 func TestCorruptNestedPages(t *testing.T) {
-	corruptSeeds(t, nestedSeedFiles(), readAllFieldsCorrupt, rand.New(rand.NewPCG(6, 6)))
+	corruptSeeds(t, nestedSeedFiles(), readAllCorrupt, rand.New(rand.NewPCG(6, 6)))
 }
 
 // FuzzReadField damages a nested seed file (file 0 holds only maps) at a
@@ -777,6 +718,6 @@ func FuzzReadField(f *testing.F) {
 	f.Add(uint8(4), uint32(300), uint8(2), uint8(2), uint8(0))
 	f.Fuzz(func(t *testing.T, fileIdx uint8, pos uint32, val, mode, n uint8) {
 		seeds := nestedSeedFiles()
-		readAllFieldsCorrupt(t, damage(seeds[int(fileIdx)%len(seeds)], pos, val, mode, n))
+		readAllCorrupt(t, damage(seeds[int(fileIdx)%len(seeds)], pos, val, mode, n))
 	})
 }
