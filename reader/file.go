@@ -314,20 +314,19 @@ func (b *batcher) splitRowGroup(pf *file.Reader, rg int) ([]int, error) {
 		if src.kind != srcArrow || (!b.s.cols[i].output && !b.filtered(i)) {
 			continue
 		}
-		if dt := src.field.Field.Type; pqdecode.SupportedField(pf, rg, src.fi, dt) {
-			arr, err := pqdecode.ReadField(pf, rg, src.fi, dt, b.s.opts.Allocator)
-			switch {
-			case errors.Is(err, pqdecode.ErrTooLarge) || errors.Is(err, pqdecode.ErrStreamingPage):
-				// pqarrow reads it in batches.
-			case err != nil:
-				return nil, fmt.Errorf("row group %d, column %q: %w", rg, b.s.cols[i].field.Name, err)
-			default:
-				b.fast[i] = arr
-				if want := pf.MetaData().RowGroup(rg).NumRows(); int64(arr.Len()) != want {
-					return nil, fmt.Errorf("row group %d, column %q: read %d rows, the footer says %d", rg, b.s.cols[i].field.Name, arr.Len(), want)
-				}
-				continue
+		arr, err := pqdecode.ReadField(pf, rg, src.fi, src.field.Field.Type, b.s.opts.Allocator)
+		switch {
+		case errors.Is(err, pqdecode.ErrUnsupported) || errors.Is(err, pqdecode.ErrTooLarge) ||
+			errors.Is(err, pqdecode.ErrStreamingPage):
+			// pqarrow reads it (in batches).
+		case err != nil:
+			return nil, fmt.Errorf("row group %d, column %q: %w", rg, b.s.cols[i].field.Name, err)
+		default:
+			b.fast[i] = arr
+			if want := pf.MetaData().RowGroup(rg).NumRows(); int64(arr.Len()) != want {
+				return nil, fmt.Errorf("row group %d, column %q: read %d rows, the footer says %d", rg, b.s.cols[i].field.Name, arr.Len(), want)
 			}
+			continue
 		}
 		p, ok := posOf[src.fi]
 		if !ok {

@@ -193,6 +193,8 @@ func compareFile(t testing.TB, data []byte, mem memory.Allocator, unsupported ..
 				if arr, err := ReadColumn(pf, rg, leaf, dt, mem); err == nil {
 					arr.Release()
 					t.Errorf("rg %d %s: ReadColumn succeeded on an unsupported column", rg, name)
+				} else if !errors.Is(err, ErrUnsupported) {
+					t.Errorf("rg %d %s: %v, want ErrUnsupported", rg, name, err)
 				}
 				continue
 			}

@@ -241,7 +241,7 @@ func checkField(pf *file.Reader, rg, field int, dt arrow.DataType) (*fieldShape,
 func ReadField(pf *file.Reader, rg, field int, dt arrow.DataType, mem memory.Allocator) (arr arrow.Array, err error) {
 	sh, err := checkField(pf, rg, field, dt)
 	if err != nil {
-		return nil, fmt.Errorf("pqdecode: unsupported field: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	if !sh.nested {
 		return ReadColumn(pf, rg, sh.leaves[0], dt, mem)

@@ -3,6 +3,7 @@ package pqdecode
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -156,6 +157,8 @@ func compareFields(t testing.TB, data []byte, mem memory.Allocator, unsupported 
 				if arr, err := ReadField(pf, rg, fi, dt, mem); err == nil {
 					arr.Release()
 					t.Errorf("rg %d %s: ReadField succeeded on an unsupported field", rg, name)
+				} else if !errors.Is(err, ErrUnsupported) {
+					t.Errorf("rg %d %s: %v, want ErrUnsupported", rg, name, err)
 				}
 				continue
 			}

@@ -23,6 +23,10 @@ import (
 // back to pqarrow.
 var ErrStreamingPage = errors.New("pqdecode: streaming data page (PageStreamingEnabled) cannot be decoded directly")
 
+// ErrUnsupported is wrapped by ReadColumn's and ReadField's error for a column Supported or
+// SupportedField would have refused; the caller reads it another way.
+var ErrUnsupported = errors.New("pqdecode: unsupported column")
+
 // ErrTooLarge is wrapped by ReadColumn's and ReadField's error when a chunk's values do not fit
 // one Arrow array with int32 offsets (more than 2 GiB of strings once dictionary values are
 // expanded). Callers should fall back to a reader that splits the chunk into batches.
@@ -190,7 +194,7 @@ func sameUnit(u schema.TimeUnitType, a arrow.TimeUnit) bool {
 func ReadColumn(pf *file.Reader, rg, leaf int, dt arrow.DataType, mem memory.Allocator) (arr arrow.Array, err error) {
 	k, cc, err := check(pf, rg, leaf, dt)
 	if err != nil {
-		return nil, fmt.Errorf("pqdecode: unsupported column: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	if mem == nil {
 		mem = memory.DefaultAllocator
