@@ -105,6 +105,9 @@ type Options struct {
 	// ones the writer records (mode, partitionBy, predicate) and win over them.
 	Operation           string
 	OperationParameters map[string]any
+	// OperationMetrics are added to the metrics the writer records (numFiles, numOutputRows,
+	// numOutputBytes, ...) and win over them.
+	OperationMetrics map[string]any
 	// UserMetadata is commitInfo.userMetadata.
 	UserMetadata string
 
@@ -129,6 +132,7 @@ func (o *Options) resolve(config map[string]string) (*Options, error) {
 	}
 	r.Where = slices.Clone(r.Where)
 	r.OperationParameters = maps.Clone(r.OperationParameters)
+	r.OperationMetrics = maps.Clone(r.OperationMetrics)
 	if r.TargetFileSize == 0 {
 		r.TargetFileSize = DefaultTargetFileSize
 		if s := config["delta.targetFileSize"]; s != "" {

@@ -346,7 +346,7 @@ func usesNTZ(t txlog.DataType) bool {
 
 // Close finishes the data files and commits them, with the removals of an overwrite, as one
 // version. After a failed commit the files written are not part of the table; the
-// *CommitError says how many and that `lake vacuum` removes them. A Writer that failed earlier
+// *CommitError says how many, and that they are unreferenced. A Writer that failed earlier
 // returns its error and abandons its files.
 func (w *Writer) Close(ctx context.Context) (*Result, error) {
 	if w.closed {
@@ -398,7 +398,7 @@ func (w *Writer) Close(ctx context.Context) (*Result, error) {
 	txn := w.t.Log().NewTransaction(w.snap, &txlog.TxnOptions{
 		Operation:           w.opts.Operation,
 		OperationParameters: w.operationParameters(),
-		OperationMetrics:    operationMetrics(res, len(removes)),
+		OperationMetrics:    w.operationMetrics(res, len(removes)),
 		UserMetadata:        w.opts.UserMetadata,
 	})
 	switch w.opts.Mode {
@@ -431,6 +431,19 @@ func (w *Writer) Close(ctx context.Context) (*Result, error) {
 	res.Version = v
 	res.Committed = true
 	return res, nil
+}
+
+// SetCommitInfo adds operation parameters and metrics to the commit that Close will make (for
+// values known only once every record was written); they win over the ones of Options.
+func (w *Writer) SetCommitInfo(params, metrics map[string]any) {
+	if w.opts.OperationParameters == nil {
+		w.opts.OperationParameters = map[string]any{}
+	}
+	maps.Copy(w.opts.OperationParameters, params)
+	if w.opts.OperationMetrics == nil {
+		w.opts.OperationMetrics = map[string]any{}
+	}
+	maps.Copy(w.opts.OperationMetrics, metrics)
 }
 
 // Abort abandons the write: nothing is committed, and the data files written are deleted (best
@@ -466,8 +479,15 @@ func (w *Writer) operationParameters() map[string]any {
 	return p
 }
 
-// operationMetrics are Spark's WRITE metrics, as strings as Spark writes them.
-func operationMetrics(r *Result, removed int) map[string]any {
+// operationMetrics are Spark's WRITE metrics, as strings as Spark writes them, with
+// Options.OperationMetrics.
+func (w *Writer) operationMetrics(r *Result, removed int) map[string]any {
+	m := sparkMetrics(r, removed)
+	maps.Copy(m, w.opts.OperationMetrics)
+	return m
+}
+
+func sparkMetrics(r *Result, removed int) map[string]any {
 	m := map[string]any{
 		"numFiles":       strconv.Itoa(len(r.Added)),
 		"numOutputRows":  strconv.FormatInt(r.Rows, 10),

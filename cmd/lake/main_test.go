@@ -126,7 +126,7 @@ func TestIngestBadInputCommitsNothing(t *testing.T) {
 	mustLake(t, "create", dir, "--schema", "interactions")
 	in := filepath.Join(t.TempDir(), "bad.ndjson")
 	os.WriteFile(in, []byte(rowsNDJSON+`{"event_id":"e4","user_id":"u1","timestamp":"yesterday"}`+"\n"), 0o644)
-	_, errOut, code := lake(t, "ingest", dir, in)
+	_, errOut, code := lake(t, "ingest", dir, in, "--max-bad-fraction", "0.2")
 	if code != 1 || !strings.Contains(errOut, in) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -1,0 +1,872 @@
+package source
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/zeebo/xxh3"
+
+	"github.com/lakehouse/lake/internal/deltaarrow"
+	"github.com/lakehouse/lake/table"
+	"github.com/lakehouse/lake/txlog"
+)
+
+// Defaults of Options.
+var (
+	DefaultMinTime = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+const (
+	// DefaultMaxFuture is how far past now a timestamp may be before it is quarantined.
+	DefaultMaxFuture = 24 * time.Hour
+	// MaxFieldBytes is the longest id, type or property value accepted (longer ones are
+	// quarantined: they are not ids).
+	MaxFieldBytes = 4096
+	// maxRawBytes is the most of a refused record the quarantine keeps.
+	maxRawBytes = 64 << 10
+)
+
+// Options configure a Standardizer. A nil *Options is the defaults: the interaction schema, the
+// standard column names, the collector's timestamp rules.
+type Options struct {
+	// Schema is the table's schema (default table.InteractionSchema()). A schema that has the
+	// interaction columns (user_id, item_id, interaction_type, timestamp, event_date) gets the
+	// interaction rules; any other is filled column by column.
+	Schema *txlog.StructType
+	// Mapping maps source fields to columns (nil: the columns' own names).
+	Mapping *Mapping
+	// Source is the source column's value when the record and the mapping name none.
+	Source string
+	// File is recorded in the quarantine's file column (empty: null).
+	File string
+	// TimestampFormat and Timezone override the mapping's (see the Timestamp* constants).
+	TimestampFormat string
+	Timezone        string
+	// MinTime and MaxFuture bound accepted timestamps: older than MinTime (default 1990-01-01) or
+	// later than Now()+MaxFuture (default 24h) is quarantined. A negative MaxFuture disables the
+	// upper bound.
+	MinTime   time.Time
+	MaxFuture time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// MergeSchema (tables other than the interaction table) adds the source fields the table lacks
+	// as new string columns instead of quarantining the records that carry them.
+	MergeSchema bool
+	// Seen holds the event_ids already taken; Standardizers that share one drop each other's
+	// duplicates (default: a set of the Standardizer's own).
+	Seen *Seen
+	// Allocator allocates the batches' buffers (default memory.DefaultAllocator).
+	Allocator memory.Allocator
+}
+
+// Seen is a set of event_ids (64-bit hashes of them: two ids collide with probability about
+// n²/2⁶⁵, one in a million at six million ids). It is not safe for concurrent use.
+type Seen struct{ m map[uint64]struct{} }
+
+// NewSeen returns an empty set.
+func NewSeen() *Seen { return &Seen{m: map[uint64]struct{}{}} }
+
+// Counts are what a Standardizer did with the records it was given.
+// Read = Written + Quarantined + Duplicate.
+type Counts struct {
+	Read        int64 `json:"rows_read"`
+	Written     int64 `json:"rows_written"`
+	Quarantined int64 `json:"rows_quarantined"`
+	Duplicate   int64 `json:"rows_duplicate"`
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	c.Read += o.Read
+	c.Written += o.Written
+	c.Quarantined += o.Quarantined
+	c.Duplicate += o.Duplicate
+}
+
+// Batch is what Flush returns: the rows for the table, the rows for the quarantine table, and
+// the counts of the records behind them.
+type Batch struct {
+	// Rows has the table's schema (plus new columns under MergeSchema); nil when no record made
+	// it.
+	Rows arrow.RecordBatch
+	// Quarantine has QuarantineSchema; nil when no record was refused.
+	Quarantine arrow.RecordBatch
+	Counts     Counts
+	eventIDs   []string
+}
+
+// EventIDs are the event_ids of Rows (interaction tables only).
+func (b *Batch) EventIDs() []string { return b.eventIDs }
+
+// Release releases the batch's records.
+func (b *Batch) Release() {
+	if b.Rows != nil {
+		b.Rows.Release()
+		b.Rows = nil
+	}
+	if b.Quarantine != nil {
+		b.Quarantine.Release()
+		b.Quarantine = nil
+	}
+}
+
+// Position is where a record was in its file: Line is 1-based and Offset the 0-based byte
+// offset of the record's start; a zero Line means unknown (the collector).
+type Position struct {
+	File   string
+	Line   int64
+	Offset int64
+}
+
+// ConfigError is a problem of the command line or mapping that no record can fix (a bare number
+// as a timestamp without a format): the call fails instead of quarantining every record.
+type ConfigError struct {
+	Err  error
+	Hint string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Hint == "" {
+		return e.Err.Error()
+	}
+	return e.Err.Error() + "; " + e.Hint
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// spec is where one column's value comes from.
+type spec struct {
+	col      int      // index in the output schema
+	path     []string // source path; nil with a constant
+	constant *string
+}
+
+// Standardizer turns source records into Batches. Use one per goroutine.
+type Standardizer struct {
+	opts        Options
+	mem         memory.Allocator
+	schema      *arrow.Schema // output schema (grows under MergeSchema)
+	cols        []txlog.StructField
+	interaction bool
+	ts          *tsParser
+	maxFuture   int64 // µs since epoch; 0: no bound
+	minTime     int64
+	source      string
+
+	specs     []spec          // per output column of the table
+	props     map[string]spec // properties.KEY specs
+	used      map[string]bool // source paths the mapping uses (for properties)
+	usedTop   map[string]bool // top-level source names used whole or in part
+	keepProps bool
+	types     map[string]string
+
+	bld   *array.RecordBuilder
+	extra []*array.StringBuilder // MergeSchema columns beyond the table's
+	qb    *array.RecordBuilder
+	seen  map[uint64]struct{} // Options.Seen's map
+	ids   []string
+	count Counts
+	n     int // rows pending in bld
+
+	// interaction column indexes
+	iEvent, iUser, iItem, iType, iTS, iDate, iSource, iValue, iProps int
+	scratch                                                          []value
+	present                                                          []bool
+	complex                                                          map[int]array.Builder
+	hashBuf                                                          []byte
+}
+
+// NewStandardizer returns a Standardizer for opts.
+func NewStandardizer(opts *Options) (*Standardizer, error) {
+	s := &Standardizer{}
+	if opts != nil {
+		s.opts = *opts
+	}
+	o := &s.opts
+	if o.Schema == nil {
+		o.Schema = table.InteractionSchema()
+	}
+	if o.MinTime.IsZero() {
+		o.MinTime = DefaultMinTime
+	}
+	if o.MaxFuture == 0 {
+		o.MaxFuture = DefaultMaxFuture
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s.mem = o.Allocator
+	if s.mem == nil {
+		s.mem = memory.DefaultAllocator
+	}
+	m := o.Mapping
+	format, zone := o.TimestampFormat, o.Timezone
+	if m != nil {
+		if format == "" {
+			format = m.TimestampFormat
+		}
+		if zone == "" {
+			zone = m.Timezone
+		}
+	}
+	var err error
+	if s.ts, err = newTSParser(format, zone); err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	s.minTime = o.MinTime.UnixMicro()
+	s.source = o.Source
+	if m != nil && m.Source != "" {
+		s.source = m.Source
+	}
+	if s.source == "" && o.File != "" {
+		s.source = filepath.Base(o.File)
+	}
+	s.cols = slices.Clone(o.Schema.Fields)
+	names := make([]string, len(s.cols))
+	for i, f := range s.cols {
+		names[i] = f.Name
+	}
+	if err := m.validate(names); err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	s.interaction = isInteraction(o.Schema)
+	if s.schema, err = deltaarrow.Schema(o.Schema); err != nil {
+		return nil, err
+	}
+	s.keepProps = m.keepProperties()
+	s.used, s.usedTop, s.props = map[string]bool{}, map[string]bool{}, map[string]spec{}
+	if m != nil {
+		s.types = m.Types
+	}
+	idx := map[string]int{}
+	for i, n := range names {
+		idx[n] = i
+	}
+	for i, n := range names {
+		src := n
+		if m != nil {
+			if v, ok := m.Fields[n]; ok {
+				src = v
+			}
+		}
+		s.specs = append(s.specs, s.makeSpec(i, src))
+	}
+	if m != nil {
+		for dst, src := range m.Fields {
+			if k, ok := strings.CutPrefix(dst, "properties."); ok {
+				s.props[k] = s.makeSpec(-1, src)
+			}
+		}
+	}
+	if s.interaction {
+		s.iEvent, s.iUser, s.iItem, s.iType = idx["event_id"], idx["user_id"], idx["item_id"], idx["interaction_type"]
+		s.iTS, s.iDate = idx["timestamp"], idx["event_date"]
+		s.iSource, s.iValue, s.iProps = index(idx, "source"), index(idx, "value"), index(idx, "properties")
+		if s.iProps >= 0 {
+			if mt, ok := s.cols[s.iProps].Type.(*txlog.MapType); !ok || mt.KeyType != txlog.String || mt.ValueType != txlog.String {
+				return nil, fmt.Errorf("the table's properties column must be map<string,string>")
+			}
+		}
+	}
+	for i, f := range s.cols {
+		if !supported(f.Type) {
+			if _, err := deltaarrow.Type(f.Type); err != nil {
+				return nil, err
+			}
+			if s.complex == nil {
+				s.complex = map[int]array.Builder{}
+			}
+			s.complex[i] = array.NewBuilder(s.mem, s.schema.Field(i).Type)
+		}
+	}
+	s.scratch = make([]value, len(s.cols))
+	s.present = make([]bool, len(s.cols))
+	if o.Seen == nil {
+		o.Seen = NewSeen()
+	}
+	s.seen = o.Seen.m
+	s.reset()
+	return s, nil
+}
+
+func index(idx map[string]int, name string) int {
+	if i, ok := idx[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// isInteraction reports whether schema has the interaction columns with their types.
+func isInteraction(st *txlog.StructType) bool {
+	want := map[string]txlog.DataType{"event_id": txlog.String, "user_id": txlog.String, "item_id": txlog.String,
+		"interaction_type": txlog.String, "timestamp": txlog.Timestamp, "event_date": txlog.Date}
+	for n, t := range want {
+		f, ok := st.Field(n)
+		if !ok || f.Type != t {
+			return false
+		}
+	}
+	if f, ok := st.Field("value"); ok && f.Type != txlog.Double {
+		return false
+	}
+	return true
+}
+
+func (s *Standardizer) makeSpec(col int, src string) spec {
+	if c, ok := strings.CutPrefix(src, ":"); ok {
+		return spec{col: col, constant: &c}
+	}
+	path := strings.Split(src, ".")
+	if _, isCol := s.opts.Schema.Field(src); isCol && len(path) > 1 {
+		path = []string{src} // a column whose name has a dot
+	}
+	s.used[src] = true
+	s.usedTop[path[0]] = true
+	return spec{col: col, path: path}
+}
+
+// supported reports whether a column type is converted field by field (others come from JSON).
+func supported(t txlog.DataType) bool {
+	switch v := t.(type) {
+	case *txlog.PrimitiveType:
+		return v.Name != "binary" && !strings.HasPrefix(v.Name, "decimal")
+	case *txlog.MapType:
+		return v.KeyType == txlog.String && v.ValueType == txlog.String
+	}
+	return false
+}
+
+func (s *Standardizer) reset() {
+	s.bld = array.NewRecordBuilder(s.mem, s.schema)
+	for _, e := range s.extra {
+		e.Release()
+	}
+	s.extra = s.extra[:0]
+	s.qb = array.NewRecordBuilder(s.mem, quarantineArrow)
+	s.n = 0
+	s.ids = nil
+}
+
+var quarantineArrow, _ = deltaarrow.Schema(QuarantineSchema())
+
+// Remember marks eventID as already written: a later record with it is a duplicate.
+func (s *Standardizer) Remember(eventID string) { s.seen[xxh3.HashString(eventID)] = struct{}{} }
+
+// Pending is the number of records given since the last Flush.
+func (s *Standardizer) Pending() int { return int(s.count.Read) }
+
+// Counts are the counts since the last Flush.
+func (s *Standardizer) Counts() Counts { return s.count }
+
+// AddJSON standardises one JSON object (a collector event, an NDJSON line). A value that is not
+// a JSON object is quarantined. The only error is a *ConfigError.
+func (s *Standardizer) AddJSON(raw []byte, pos Position) error {
+	var obj map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		s.count.Read++
+		reason := "not a JSON object"
+		if err != nil {
+			reason = "not valid JSON: " + err.Error()
+		}
+		s.quarantine(raw, pos, reason, "")
+		return nil
+	}
+	if dec.More() {
+		s.count.Read++
+		s.quarantine(raw, pos, "more than one JSON value on one line", "")
+		return nil
+	}
+	return s.add(jsonRecord(obj), raw, pos)
+}
+
+// addRecord standardises a record that was read by one of the file readers.
+func (s *Standardizer) add(r record, raw []byte, pos Position) error {
+	s.count.Read++
+	if !utf8.Valid(raw) {
+		s.quarantine(raw, pos, "invalid UTF-8", s.peekUser(r))
+		return nil
+	}
+	var reason string
+	var err error
+	if s.interaction {
+		reason, err = s.addInteraction(r)
+	} else {
+		reason, err = s.addGeneric(r)
+	}
+	if err != nil {
+		s.count.Read--
+		return err
+	}
+	if reason != "" {
+		s.quarantine(raw, pos, reason, s.peekUser(r))
+	}
+	return nil
+}
+
+func (s *Standardizer) peekUser(r record) string {
+	if s.iUser < 0 || !s.interaction {
+		if i := slices.IndexFunc(s.cols, func(f txlog.StructField) bool { return f.Name == "user_id" }); i >= 0 {
+			if v, ok := s.lookup(r, s.specs[i]); ok && utf8.ValidString(v.s) && len(v.s) <= MaxFieldBytes {
+				return strings.TrimSpace(v.s)
+			}
+		}
+		return ""
+	}
+	if v, ok := s.lookup(r, s.specs[s.iUser]); ok && utf8.ValidString(v.s) && len(v.s) <= MaxFieldBytes {
+		return strings.TrimSpace(v.s)
+	}
+	return ""
+}
+
+func (s *Standardizer) lookup(r record, sp spec) (value, bool) {
+	if sp.constant != nil {
+		return value{s: *sp.constant}, true
+	}
+	v, ok := r.get(sp.path)
+	if !ok || v.kind == kNull {
+		return value{kind: kNull}, false
+	}
+	return v, true
+}
+
+// required returns the trimmed text of a required string column, or a reason.
+func (s *Standardizer) required(r record, col int) (string, string) {
+	name := s.cols[col].Name
+	v, ok := s.lookup(r, s.specs[col])
+	if !ok {
+		return "", "missing " + name + s.from(col)
+	}
+	if v.kind == kObj || v.kind == kArr {
+		return "", name + " is a JSON " + map[kind]string{kObj: "object", kArr: "array"}[v.kind] + ", not a value"
+	}
+	t := strings.TrimSpace(v.s)
+	if t == "" {
+		return "", "empty " + name + s.from(col)
+	}
+	if len(t) > MaxFieldBytes {
+		return "", fmt.Sprintf("%s is %d bytes long (at most %d)", name, len(t), MaxFieldBytes)
+	}
+	return t, ""
+}
+
+func (s *Standardizer) from(col int) string {
+	sp := s.specs[col]
+	if sp.path != nil && (len(sp.path) > 1 || sp.path[0] != s.cols[col].Name) {
+		return " (source field " + strings.Join(sp.path, ".") + ")"
+	}
+	return ""
+}
+
+func (s *Standardizer) addInteraction(r record) (string, error) {
+	user, why := s.required(r, s.iUser)
+	if why != "" {
+		return why, nil
+	}
+	item, why := s.required(r, s.iItem)
+	if why != "" {
+		return why, nil
+	}
+	typ, why := s.required(r, s.iType)
+	if why != "" {
+		return why, nil
+	}
+	if to, ok := s.types[typ]; ok {
+		typ = to
+	}
+	tv, ok := s.lookup(r, s.specs[s.iTS])
+	if !ok || strings.TrimSpace(tv.s) == "" {
+		return "missing timestamp" + s.from(s.iTS), nil
+	}
+	us, err := s.ts.parse(strings.TrimSpace(tv.s), tv.kind == kNum)
+	if errors.Is(err, ErrNumericTimestamp) {
+		return "", &ConfigError{Err: fmt.Errorf("timestamp %q: %w", tv.s, err),
+			Hint: "give --timestamp-format epoch_s, epoch_ms or epoch_us (or timestamp_format in the mapping file)"}
+	}
+	if err != nil {
+		return err.Error(), nil
+	}
+	if us < s.minTime {
+		return fmt.Sprintf("timestamp %s is before %s (--min-time)", fmtMicros(us), s.opts.MinTime.UTC().Format(time.RFC3339)), nil
+	}
+	if s.opts.MaxFuture > 0 {
+		if limit := s.opts.Now().Add(s.opts.MaxFuture).UnixMicro(); us > limit {
+			return fmt.Sprintf("timestamp %s is more than %s in the future (--max-future)", fmtMicros(us), s.opts.MaxFuture), nil
+		}
+	}
+	day := int32(floorDiv(us, 86_400_000_000))
+	if dv, ok := s.lookup(r, s.specs[s.iDate]); ok && strings.TrimSpace(dv.s) != "" {
+		d, err := time.Parse("2006-01-02", strings.TrimSpace(dv.s))
+		if err != nil || dv.kind != kStr {
+			return fmt.Sprintf("event_date %q is not a date YYYY-MM-DD (it is derived from the timestamp; leave it out)", dv.s), nil
+		}
+		if int32(d.Unix()/86400) != day {
+			return fmt.Sprintf("event_date %s is not the UTC date of the timestamp %s", dv.s, fmtMicros(us)), nil
+		}
+	}
+	src := s.source
+	if s.iSource >= 0 {
+		if v, ok := s.lookup(r, s.specs[s.iSource]); ok && strings.TrimSpace(v.s) != "" {
+			src = strings.TrimSpace(v.s)
+			if len(src) > MaxFieldBytes {
+				return "source is too long", nil
+			}
+		}
+	}
+	var val float64
+	hasVal := false
+	if s.iValue >= 0 {
+		if v, ok := s.lookup(r, s.specs[s.iValue]); ok && strings.TrimSpace(v.s) != "" {
+			if v.kind == kBool || v.kind == kObj || v.kind == kArr {
+				return fmt.Sprintf("value %s is not a number", v.s), nil
+			}
+			f, err := strconv.ParseFloat(strings.TrimSpace(v.s), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Sprintf("value %q is not a finite number%s", v.s, s.from(s.iValue)), nil
+			}
+			val, hasVal = f, true
+		}
+	}
+	props, why := s.properties(r)
+	if why != "" {
+		return why, nil
+	}
+	eid := ""
+	if v, ok := s.lookup(r, s.specs[s.iEvent]); ok {
+		if v.kind == kObj || v.kind == kArr {
+			return "event_id is not a value", nil
+		}
+		eid = strings.TrimSpace(v.s)
+		if len(eid) > MaxFieldBytes {
+			return "event_id is too long", nil
+		}
+	}
+	var h uint64
+	if eid == "" {
+		eid, h = s.deriveID(user, item, typ, us, val, hasVal)
+	} else {
+		h = xxh3.HashString(eid)
+	}
+	if _, dup := s.seen[h]; dup {
+		s.count.Duplicate++
+		return "", nil
+	}
+	s.seen[h] = struct{}{}
+
+	b := s.bld
+	b.Field(s.iEvent).(*array.StringBuilder).Append(eid)
+	b.Field(s.iUser).(*array.StringBuilder).Append(user)
+	b.Field(s.iItem).(*array.StringBuilder).Append(item)
+	b.Field(s.iType).(*array.StringBuilder).Append(typ)
+	b.Field(s.iTS).(*array.TimestampBuilder).Append(arrow.Timestamp(us))
+	b.Field(s.iDate).(*array.Date32Builder).Append(arrow.Date32(day))
+	if s.iSource >= 0 {
+		sb := b.Field(s.iSource).(*array.StringBuilder)
+		if src == "" {
+			sb.AppendNull()
+		} else {
+			sb.Append(src)
+		}
+	}
+	if s.iValue >= 0 {
+		vb := b.Field(s.iValue).(*array.Float64Builder)
+		if hasVal {
+			vb.Append(val)
+		} else {
+			vb.AppendNull()
+		}
+	}
+	if s.iProps >= 0 {
+		appendProps(b.Field(s.iProps).(*array.MapBuilder), props)
+	}
+	for i := range s.cols { // columns beyond the standard ones (a widened interaction table)
+		if s.isStandard(i) {
+			continue
+		}
+		if err := s.appendGeneric(r, i); err != "" {
+			// Unreachable for a standard table; a widened one gets nulls for what does not parse.
+			b.Field(i).AppendNull()
+		}
+	}
+	s.ids = append(s.ids, eid)
+	s.n++
+	s.count.Written++
+	return "", nil
+}
+
+func (s *Standardizer) isStandard(i int) bool {
+	return i == s.iEvent || i == s.iUser || i == s.iItem || i == s.iType || i == s.iTS || i == s.iDate ||
+		i == s.iSource || i == s.iValue || i == s.iProps
+}
+
+// deriveID is the event_id of a record without one: a hash of the standardised fields, so that
+// the same record delivered twice gets the same id.
+func (s *Standardizer) deriveID(user, item, typ string, us int64, val float64, hasVal bool) (string, uint64) {
+	b := s.hashBuf[:0]
+	b = append(b, user...)
+	b = append(b, 0)
+	b = append(b, item...)
+	b = append(b, 0)
+	b = append(b, typ...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, us, 10)
+	if hasVal {
+		b = append(b, 0)
+		b = strconv.AppendFloat(b, val, 'g', -1, 64)
+	}
+	s.hashBuf = b
+	h := xxh3.Hash128(b)
+	var raw [16]byte
+	for i := range 8 {
+		raw[i] = byte(h.Hi >> (56 - 8*i))
+		raw[8+i] = byte(h.Lo >> (56 - 8*i))
+	}
+	id := hex.EncodeToString(raw[:])
+	return id, xxh3.HashString(id)
+}
+
+type kv struct {
+	k string
+	v *string
+}
+
+// properties collects the properties map: the source's own properties object, properties.KEY
+// mappings, and (unless the mapping says otherwise) every field the mapping did not use.
+func (s *Standardizer) properties(r record) ([]kv, string) {
+	if s.iProps < 0 {
+		return nil, ""
+	}
+	var out []kv
+	add := func(k string, v value) string {
+		if len(k) > MaxFieldBytes || len(v.s) > 1<<20 {
+			return fmt.Sprintf("property %.40q is too long", k)
+		}
+		if v.kind == kNull {
+			out = append(out, kv{k: k})
+			return ""
+		}
+		str := v.s
+		out = append(out, kv{k: k, v: &str})
+		return ""
+	}
+	propSpec := s.specs[s.iProps]
+	if v, ok := s.lookup(r, propSpec); ok {
+		switch v.kind {
+		case kObj:
+			for k, x := range v.obj {
+				if why := add(k, jsonValue(x)); why != "" {
+					return nil, why
+				}
+			}
+		case kStr:
+			if strings.TrimSpace(v.s) != "" { // a CSV column holding a JSON object
+				var m map[string]any
+				d := json.NewDecoder(strings.NewReader(v.s))
+				d.UseNumber()
+				if err := d.Decode(&m); err != nil {
+					return nil, fmt.Sprintf("properties %.60q is not a JSON object", v.s)
+				}
+				for k, x := range m {
+					if why := add(k, jsonValue(x)); why != "" {
+						return nil, why
+					}
+				}
+			}
+		default:
+			return nil, "properties is not an object"
+		}
+	}
+	for k, sp := range s.props {
+		if v, ok := s.lookup(r, sp); ok {
+			if why := add(k, v); why != "" {
+				return nil, why
+			}
+		}
+	}
+	if s.keepProps {
+		var why string
+		r.each(func(name string, v value) {
+			if why != "" || name == "properties" && propSpec.path != nil && propSpec.path[0] == "properties" {
+				return
+			}
+			if s.usedTop[name] {
+				if v.kind == kObj {
+					flatten(name, v.obj, s.used, func(k string, v value) {
+						if why == "" {
+							why = add(k, v)
+						}
+					})
+				}
+				return
+			}
+			if v.kind == kStr && v.s == "" {
+				return // an empty CSV cell says nothing
+			}
+			why = add(name, v)
+		})
+		if why != "" {
+			return nil, why
+		}
+	}
+	if len(out) > 1 {
+		sort.Slice(out, func(i, j int) bool { return out[i].k < out[j].k })
+		// Later keys win: keep the last of each run of equal keys.
+		w := 0
+		for i := range out {
+			if w > 0 && out[w-1].k == out[i].k {
+				out[w-1] = out[i]
+				continue
+			}
+			out[w] = out[i]
+			w++
+		}
+		out = out[:w]
+	}
+	for _, p := range out {
+		if !utf8.ValidString(p.k) || p.v != nil && !utf8.ValidString(*p.v) {
+			return nil, "invalid UTF-8 in properties"
+		}
+	}
+	return out, ""
+}
+
+func appendProps(mb *array.MapBuilder, props []kv) {
+	if props == nil {
+		mb.AppendNull()
+		return
+	}
+	mb.Append(true)
+	kb := mb.KeyBuilder().(*array.StringBuilder)
+	ib := mb.ItemBuilder().(*array.StringBuilder)
+	for _, p := range props {
+		kb.Append(p.k)
+		if p.v == nil {
+			ib.AppendNull()
+		} else {
+			ib.Append(*p.v)
+		}
+	}
+}
+
+func fmtMicros(us int64) string {
+	return time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.999999Z07:00")
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// quarantine appends a refused record.
+func (s *Standardizer) quarantine(raw []byte, pos Position, reason, user string) {
+	s.count.Quarantined++
+	b := s.qb
+	b.Field(0).(*array.StringBuilder).Append(rawText(raw))
+	appendStr(b.Field(1).(*array.StringBuilder), s.source)
+	file := pos.File
+	if file == "" {
+		file = s.opts.File
+	}
+	appendStr(b.Field(2).(*array.StringBuilder), file)
+	if pos.Line > 0 {
+		b.Field(3).(*array.Int64Builder).Append(pos.Line)
+		b.Field(4).(*array.Int64Builder).Append(pos.Offset)
+	} else {
+		b.Field(3).AppendNull()
+		b.Field(4).AppendNull()
+	}
+	b.Field(5).(*array.StringBuilder).Append(rawText([]byte(reason)))
+	appendStr(b.Field(6).(*array.StringBuilder), user)
+	now := s.opts.Now().UTC()
+	b.Field(7).(*array.TimestampBuilder).Append(arrow.Timestamp(now.UnixMicro()))
+	b.Field(8).(*array.Date32Builder).Append(arrow.Date32(floorDiv(now.UnixMicro(), 86_400_000_000)))
+}
+
+func appendStr(b *array.StringBuilder, v string) {
+	if v == "" {
+		b.AppendNull()
+	} else {
+		b.Append(v)
+	}
+}
+
+// rawText is the quarantined record as text: invalid UTF-8 bytes are written as \xNN so that
+// nothing is lost and the column stays valid UTF-8, and a record longer than 64 KiB is cut
+// (with a note of how much was cut).
+func rawText(raw []byte) string {
+	cut := 0
+	if len(raw) > maxRawBytes {
+		cut = len(raw) - maxRawBytes
+		raw = raw[:maxRawBytes]
+	}
+	var out string
+	if utf8.Valid(raw) {
+		out = string(raw)
+	} else {
+		var sb strings.Builder
+		for len(raw) > 0 {
+			r, n := utf8.DecodeRune(raw)
+			if r == utf8.RuneError && n == 1 {
+				fmt.Fprintf(&sb, `\x%02x`, raw[0])
+			} else {
+				sb.Write(raw[:n])
+			}
+			raw = raw[n:]
+		}
+		out = sb.String()
+	}
+	if cut > 0 {
+		out += fmt.Sprintf("…[%d more bytes]", cut)
+	}
+	return out
+}
+
+// Flush returns the rows and quarantined records since the last Flush and starts a new batch.
+func (s *Standardizer) Flush() (*Batch, error) {
+	b := &Batch{Counts: s.count, eventIDs: s.ids}
+	if s.n > 0 {
+		rec := s.bld.NewRecordBatch()
+		if len(s.extra) > 0 {
+			rec = s.withExtra(rec)
+		}
+		b.Rows = rec
+	}
+	if s.count.Quarantined > 0 {
+		b.Quarantine = s.qb.NewRecordBatch()
+	}
+	s.bld.Release()
+	s.qb.Release()
+	s.count = Counts{}
+	s.reset()
+	return b, nil
+}
+
+// Close releases the Standardizer's builders; records not flushed are dropped.
+func (s *Standardizer) Close() {
+	s.bld.Release()
+	s.qb.Release()
+	for _, e := range s.extra {
+		e.Release()
+	}
+	for _, c := range s.complex {
+		c.Release()
+	}
+}
