@@ -285,10 +285,8 @@ func readCSV(br *bufio.Reader, o *ReadOptions, s *Standardizer, yield func() err
 	if err := s.CheckColumns(names); err != nil {
 		return err
 	}
-	rec := &csvRecord{names: names, index: make(map[string]int, len(names))}
-	for i, n := range names {
-		rec.index[n] = i
-	}
+	rec := &csvRecord{}
+	rec.setNames(names, s)
 	pending := 0
 	for {
 		ok, err := c.next()
@@ -313,9 +311,8 @@ func readCSV(br *bufio.Reader, o *ReadOptions, s *Standardizer, yield func() err
 			names = make([]string, len(c.fields))
 			for i := range names {
 				names[i] = "column" + strconv.Itoa(i+1)
-				rec.index[names[i]] = i
 			}
-			rec.names = names
+			rec.setNames(names, s)
 			fallthrough
 		default:
 			if len(c.fields) != len(names) {

@@ -38,7 +38,20 @@ type record interface {
 type csvRecord struct {
 	names  []string
 	index  map[string]int
+	used   []bool // per column: the mapping reads it (so it is not a property)
 	fields []string
+}
+
+// setNames names the columns and marks those the Standardizer reads.
+func (r *csvRecord) setNames(names []string, s *Standardizer) {
+	r.names = names
+	r.index = make(map[string]int, len(names))
+	r.used = make([]bool, len(names))
+	for i, n := range names {
+		r.index[n] = i
+		r.used[i] = s.usedTop[n] || s.used[n]
+	}
+	s.bindCSV(r.index)
 }
 
 func (r *csvRecord) get(path []string) (value, bool) {

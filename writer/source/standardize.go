@@ -73,12 +73,6 @@ type Options struct {
 	Allocator memory.Allocator
 }
 
-// Seen is a set of event_ids (64-bit hashes of them: two ids collide with probability about
-// n²/2⁶⁵, one in a million at six million ids). It is not safe for concurrent use.
-type Seen struct{ m map[uint64]struct{} }
-
-// NewSeen returns an empty set.
-func NewSeen() *Seen { return &Seen{m: map[uint64]struct{}{}} }
 
 // Counts are what a Standardizer did with the records it was given.
 // Read = Written + Quarantined + Duplicate.
@@ -153,6 +147,7 @@ type spec struct {
 	col      int      // index in the output schema
 	path     []string // source path; nil with a constant
 	constant *string
+	csv      int // the path's column in the CSV file being read (-1: none; bindCSV sets it)
 }
 
 // Standardizer turns source records into Batches. Use one per goroutine.
@@ -177,7 +172,7 @@ type Standardizer struct {
 	bld   *array.RecordBuilder
 	extra []*array.StringBuilder // MergeSchema columns beyond the table's
 	qb    *array.RecordBuilder
-	seen  map[uint64]struct{} // Options.Seen's map
+	seen  *Seen // Options.Seen
 	ids   []string
 	count Counts
 	n     int // rows pending in bld
@@ -298,7 +293,7 @@ func NewStandardizer(opts *Options) (*Standardizer, error) {
 	if o.Seen == nil {
 		o.Seen = NewSeen()
 	}
-	s.seen = o.Seen.m
+	s.seen = o.Seen
 	s.reset()
 	return s, nil
 }
@@ -328,7 +323,7 @@ func isInteraction(st *txlog.StructType) bool {
 
 func (s *Standardizer) makeSpec(col int, src string) spec {
 	if c, ok := strings.CutPrefix(src, ":"); ok {
-		return spec{col: col, constant: &c}
+		return spec{col: col, constant: &c, csv: -1}
 	}
 	path := strings.Split(src, ".")
 	if _, isCol := s.opts.Schema.Field(src); isCol && len(path) > 1 {
@@ -336,7 +331,7 @@ func (s *Standardizer) makeSpec(col int, src string) spec {
 	}
 	s.used[src] = true
 	s.usedTop[path[0]] = true
-	return spec{col: col, path: path}
+	return spec{col: col, path: path, csv: -1}
 }
 
 // supported reports whether a column type is converted field by field (others come from JSON).
@@ -348,6 +343,29 @@ func supported(t txlog.DataType) bool {
 		return v.KeyType == txlog.String && v.ValueType == txlog.String
 	}
 	return false
+}
+
+// bindCSV resolves the specs' paths to the columns of a CSV file's header.
+func (s *Standardizer) bindCSV(index map[string]int) {
+	bind := func(sp *spec) {
+		sp.csv = -1
+		if sp.path != nil && len(sp.path) == 1 {
+			if i, ok := index[sp.path[0]]; ok {
+				sp.csv = i
+			}
+		} else if sp.path != nil {
+			if i, ok := index[strings.Join(sp.path, ".")]; ok { // a CSV column named a.b
+				sp.csv = i
+			}
+		}
+	}
+	for i := range s.specs {
+		bind(&s.specs[i])
+	}
+	for k, sp := range s.props {
+		bind(&sp)
+		s.props[k] = sp
+	}
 }
 
 func (s *Standardizer) reset() {
@@ -364,7 +382,7 @@ func (s *Standardizer) reset() {
 var quarantineArrow, _ = deltaarrow.Schema(QuarantineSchema())
 
 // Remember marks eventID as already written: a later record with it is a duplicate.
-func (s *Standardizer) Remember(eventID string) { s.seen[xxh3.HashString(eventID)] = struct{}{} }
+func (s *Standardizer) Remember(eventID string) { s.seen.add(xxh3.HashString(eventID)) }
 
 // Pending is the number of records given since the last Flush.
 func (s *Standardizer) Pending() int { return int(s.count.Read) }
@@ -437,6 +455,12 @@ func (s *Standardizer) peekUser(r record) string {
 func (s *Standardizer) lookup(r record, sp spec) (value, bool) {
 	if sp.constant != nil {
 		return value{s: *sp.constant}, true
+	}
+	if cr, ok := r.(*csvRecord); ok { // columns bound once per file by bindCSV
+		if sp.csv < 0 || sp.csv >= len(cr.fields) {
+			return value{kind: kNull}, false
+		}
+		return value{s: cr.fields[sp.csv]}, true
 	}
 	v, ok := r.get(sp.path)
 	if !ok || v.kind == kNull {
@@ -562,11 +586,10 @@ func (s *Standardizer) addInteraction(r record) (string, error) {
 	} else {
 		h = xxh3.HashString(eid)
 	}
-	if _, dup := s.seen[h]; dup {
+	if !s.seen.add(h) {
 		s.count.Duplicate++
 		return "", nil
 	}
-	s.seen[h] = struct{}{}
 
 	b := s.bld
 	b.Field(s.iEvent).(*array.StringBuilder).Append(eid)
@@ -698,7 +721,15 @@ func (s *Standardizer) properties(r record) ([]kv, string) {
 			}
 		}
 	}
-	if s.keepProps {
+	if cr, ok := r.(*csvRecord); ok && s.keepProps { // the CSV fast path: no closure, no map lookups
+		for i, f := range cr.fields {
+			if i < len(cr.used) && !cr.used[i] && f != "" && !(cr.names[i] == "properties" && propSpec.path != nil && propSpec.path[0] == "properties") {
+				if why := add(cr.names[i], value{s: f}); why != "" {
+					return nil, why
+				}
+			}
+		}
+	} else if s.keepProps {
 		var why string
 		r.each(func(name string, v value) {
 			if why != "" || name == "properties" && propSpec.path != nil && propSpec.path[0] == "properties" {
