@@ -9,7 +9,9 @@
 //
 // Opening a location without a log returns an error matching txlog.ErrNotATable; a version that
 // does not exist matches txlog.ErrVersionNotFound; a table that needs a reader feature lake does
-// not implement returns *txlog.UnsupportedFeatureError naming it.
+// not implement returns *txlog.UnsupportedFeatureError naming it. Create refuses a schema,
+// partition columns or delta.* property values it cannot honour with an *OptionError matching
+// ErrInvalidOptions, before writing anything.
 //
 // # Concurrency
 //
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,10 +64,15 @@ func (o *Options) logOptions() *txlog.LogOptions {
 }
 
 // Open opens the table at uri. It fails with an error matching txlog.ErrNotATable when the
-// location has no transaction log.
+// location has no transaction log. It creates nothing: a local directory that does not exist is
+// not a table (and a mistyped path does not leave an empty folder behind).
 func Open(ctx context.Context, uri string, opts *Options) (*Table, error) {
-	t, err := open(ctx, uri, opts)
+	t, err := open(ctx, uri, opts, false)
 	if err != nil {
+		var nd *storage.NoDirectoryError
+		if errors.As(err, &nd) {
+			return nil, fmt.Errorf("open %s: %w: directory %s does not exist; check the path, or create a table there with `lake create`", uri, txlog.ErrNotATable, nd.Dir)
+		}
 		return nil, err
 	}
 	ok, err := t.log.Exists(ctx)
@@ -86,8 +94,13 @@ func slashed(uri string) string {
 	return uri + "/"
 }
 
-func open(ctx context.Context, uri string, opts *Options) (*Table, error) {
-	loc, err := storage.Open(ctx, uri)
+// open opens the table's location; create says whether a missing local directory is created.
+func open(ctx context.Context, uri string, opts *Options, create bool) (*Table, error) {
+	openLoc := storage.OpenExisting
+	if create {
+		openLoc = storage.Open
+	}
+	loc, err := openLoc(ctx, uri)
 	if err != nil {
 		return nil, err
 	}
@@ -103,33 +116,20 @@ type CreateOptions struct {
 	Description      string
 }
 
-// Create creates a table at uri with schema. It fails when a table already exists there.
+// Create creates a table at uri with schema. It fails when a table already exists there. It
+// checks the schema, the partition columns (each once, each in the schema, of a primitive type,
+// not every column) and the values of the known delta.* properties (delta.checkpointInterval a
+// positive integer, delta.columnMapping.mode none, name or id, booleans true or false, ...)
+// before writing anything: a mistake there is an *OptionError matching ErrInvalidOptions.
 func Create(ctx context.Context, uri string, schema *txlog.StructType, opts *CreateOptions) (*Table, error) {
 	var o CreateOptions
 	if opts != nil {
 		o = *opts
 	}
-	if schema == nil || len(schema.Fields) == 0 {
-		return nil, errors.New("create: the schema has no columns")
+	if err := validateCreate(schema, &o); err != nil {
+		return nil, fmt.Errorf("create %s: %w", uri, err)
 	}
-	seen := map[string]bool{}
-	for _, f := range schema.Fields {
-		if seen[f.Name] {
-			return nil, fmt.Errorf("create: column %q appears twice in the schema", f.Name)
-		}
-		seen[f.Name] = true
-	}
-	for _, c := range o.PartitionColumns {
-		f, ok := schema.Field(c)
-		if !ok {
-			return nil, fmt.Errorf("create: partition column %q is not in the schema (columns: %v)", c, fieldNames(schema))
-		}
-		switch f.Type.(type) {
-		case *txlog.StructType, *txlog.ArrayType, *txlog.MapType:
-			return nil, fmt.Errorf("create: partition column %q has type %s; partition columns must be of a primitive type", c, f.Type.TypeName())
-		}
-	}
-	t, err := open(ctx, uri, &o.Options)
+	t, err := open(ctx, uri, &o.Options, true)
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +157,14 @@ func Create(ctx context.Context, uri string, schema *txlog.StructType, opts *Cre
 	if md.Configuration == nil {
 		md.Configuration = map[string]string{}
 	}
+	if m := md.Configuration["delta.columnMapping.mode"]; m == "name" || m == "id" {
+		// Column mapping needs every field's id and physical name in the schema (the protocol's
+		// "Writer Requirements for Column Mapping"); ProtocolFor adds the feature.
+		var maxID int64
+		schema = withColumnMapping(schema, &maxID)
+		md.SchemaString = schema.String()
+		md.Configuration["delta.columnMapping.maxColumnId"] = strconv.FormatInt(maxID, 10)
+	}
 	if o.Name != "" {
 		md.Name = &o.Name
 	}
@@ -183,7 +191,8 @@ func Create(ctx context.Context, uri string, schema *txlog.StructType, opts *Cre
 }
 
 // ProtocolFor returns the lowest protocol that supports schema and properties: (1,2) unless a
-// feature needs table features.
+// feature needs more; column mapping alone gives the legacy (2,5), and with other features the
+// columnMapping table feature.
 func ProtocolFor(schema *txlog.StructType, props map[string]string) txlog.Protocol {
 	var reader, writer []string
 	if usesType(schema, "timestamp_ntz") {
@@ -193,7 +202,15 @@ func ProtocolFor(schema *txlog.StructType, props map[string]string) txlog.Protoc
 	if props["delta.enableInCommitTimestamps"] == "true" {
 		writer = append(writer, "inCommitTimestamp")
 	}
-	if props["delta.appendOnly"] == "true" && len(writer) > 0 {
+	mapping := props["delta.columnMapping.mode"] == "name" || props["delta.columnMapping.mode"] == "id"
+	if mapping {
+		if len(reader)+len(writer) == 0 {
+			return txlog.Protocol{MinReaderVersion: 2, MinWriterVersion: 5}
+		}
+		reader = append(reader, "columnMapping")
+		writer = append(writer, "columnMapping")
+	}
+	if props["delta.appendOnly"] == "true" && len(writer) > 0 && len(reader) == 0 {
 		writer = append(writer, "appendOnly")
 	}
 	switch {
@@ -203,6 +220,57 @@ func ProtocolFor(schema *txlog.StructType, props map[string]string) txlog.Protoc
 		return txlog.Protocol{MinReaderVersion: 1, MinWriterVersion: 7, WriterFeatures: append(writer, "invariants")}
 	}
 	return txlog.Protocol{MinReaderVersion: 1, MinWriterVersion: 2}
+}
+
+// withColumnMapping returns a copy of schema in which every field, nested ones included, has a
+// column-mapping id and physical name; fields that have them keep them. maxID ends as the
+// highest id.
+func withColumnMapping(schema *txlog.StructType, maxID *int64) *txlog.StructType {
+	var scan func(t txlog.DataType)
+	scan = func(t txlog.DataType) {
+		switch v := t.(type) {
+		case *txlog.StructType:
+			for _, f := range v.Fields {
+				*maxID = max(*maxID, f.ColumnMappingID())
+				scan(f.Type)
+			}
+		case *txlog.ArrayType:
+			scan(v.ElementType)
+		case *txlog.MapType:
+			scan(v.KeyType)
+			scan(v.ValueType)
+		}
+	}
+	scan(schema)
+	var walk func(t txlog.DataType) txlog.DataType
+	walk = func(t txlog.DataType) txlog.DataType {
+		switch v := t.(type) {
+		case *txlog.StructType:
+			ns := &txlog.StructType{Fields: make([]txlog.StructField, len(v.Fields))}
+			for i, f := range v.Fields {
+				f.Metadata = maps.Clone(f.Metadata)
+				if f.Metadata == nil {
+					f.Metadata = map[string]any{}
+				}
+				if f.ColumnMappingID() == 0 {
+					*maxID++
+					f.Metadata["delta.columnMapping.id"] = float64(*maxID)
+				}
+				if s, _ := f.Metadata["delta.columnMapping.physicalName"].(string); s == "" {
+					f.Metadata["delta.columnMapping.physicalName"] = "col-" + uuid.NewString()
+				}
+				f.Type = walk(f.Type)
+				ns.Fields[i] = f
+			}
+			return ns
+		case *txlog.ArrayType:
+			return &txlog.ArrayType{ElementType: walk(v.ElementType), ContainsNull: v.ContainsNull}
+		case *txlog.MapType:
+			return &txlog.MapType{KeyType: walk(v.KeyType), ValueType: walk(v.ValueType), ValueContainsNull: v.ValueContainsNull}
+		}
+		return t
+	}
+	return walk(schema).(*txlog.StructType)
 }
 
 func usesType(t txlog.DataType, name string) bool {

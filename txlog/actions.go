@@ -230,6 +230,9 @@ func DecodeActions(data []byte) ([]Action, error) {
 		if len(b) == 0 {
 			continue
 		}
+		if b[0] != '{' {
+			return nil, fmt.Errorf("line %d: not a JSON object", line)
+		}
 		var a Action
 		if err := json.Unmarshal(b, &a); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)

@@ -89,7 +89,13 @@ func (e *UnsupportedFeatureError) Error() string {
 	return fmt.Sprintf("table needs reader feature %q, which lake does not support: use an engine that supports %s", e.Feature, e.Feature)
 }
 
-// CorruptError reports a log file that cannot be decoded.
+// ErrEmptyLogFile is the cause of a *CorruptError for a commit file with no content (zero bytes
+// or blank lines only): every commit holds at least one action, so an empty file is a torn or
+// truncated write, never an empty commit.
+var ErrEmptyLogFile = errors.New("the file is empty, but a commit holds at least one action")
+
+// CorruptError reports a log file that cannot be decoded: an empty commit file (its Err matches
+// ErrEmptyLogFile), a line that is not a JSON object, or an action that does not parse.
 type CorruptError struct {
 	Path string
 	Err  error

@@ -1,6 +1,7 @@
 package txlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -276,6 +277,9 @@ func (s *Snapshot) finish(where string) error {
 	return nil
 }
 
+// restoreHint is what to do about a corrupt commit file.
+const restoreHint = "restore the file from a copy of the table (earlier versions are still readable)"
+
 // readCommit reads and decodes one commit file.
 func readCommit(ctx context.Context, b *blob.Bucket, key string) ([]Action, error) {
 	data, err := b.ReadAll(ctx, key)
@@ -285,9 +289,14 @@ func readCommit(ctx context.Context, b *blob.Bucket, key string) ([]Action, erro
 		}
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		// A zero-byte commit is a torn write or a truncated copy, not an empty commit: reading
+		// it as one would drop its rows and let writers commit on top of it.
+		return nil, &CorruptError{Path: key, Err: fmt.Errorf("%w; %s", ErrEmptyLogFile, restoreHint)}
+	}
 	acts, err := DecodeActions(data)
 	if err != nil {
-		return nil, &CorruptError{Path: key, Err: err}
+		return nil, &CorruptError{Path: key, Err: fmt.Errorf("%w; %s", err, restoreHint)}
 	}
 	return acts, nil
 }

@@ -76,7 +76,7 @@
 //     implement (CHECK constraints, invariants, default columns, row tracking, ...).
 //   - *CommitError from Close: the commit failed (a conflict, a storage error, an unknown
 //     outcome); it wraps the txlog error, so errors.Is(err, txlog.ErrConflict) tells a retryable
-//     conflict. The files written are not part of the table; `lake vacuum` removes them.
+//     conflict. The files written are not part of the table (no version references them).
 //   - ErrClosed: a call after Close or Abort.
 //   - Any other error from Write (storage, context) fails the Writer: its open files are
 //     abandoned and Close returns the error without committing. An error of the background

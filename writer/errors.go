@@ -48,8 +48,8 @@ func (e *SchemaError) Error() string {
 func (e *SchemaError) Is(target error) bool { return target == ErrSchemaMismatch }
 
 // CommitError reports a commit that failed after data files were written. The files are not
-// part of the table (no snapshot references them); `lake vacuum` deletes them once they are older
-// than the retention period. Err is the commit's error: match it with errors.Is(err,
+// part of the table: no version of the log references them, so no reader sees them, and they
+// can be deleted (lake has no command that does it yet). Err is the commit's error: match it with errors.Is(err,
 // txlog.ErrConflict) (retryable) or errors.As(err, **txlog.ConflictError), ...
 type CommitError struct {
 	// Files are the object keys of the data files written but not committed.
@@ -58,7 +58,7 @@ type CommitError struct {
 }
 
 func (e *CommitError) Error() string {
-	return fmt.Sprintf("commit failed: %v; %d data files were written but not committed; `lake vacuum` removes them", e.Err, len(e.Files))
+	return fmt.Sprintf("commit failed: %v; %d data files were written but not committed: no version references them, so they are not part of the table and can be deleted", e.Err, len(e.Files))
 }
 
 func (e *CommitError) Unwrap() error { return e.Err }

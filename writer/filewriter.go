@@ -72,7 +72,7 @@ type FileWriter struct {
 	// context aborts.
 	mu struct {
 		sync.Mutex
-		open    map[string]*partWriter // by partition folder
+		open    map[string]*partWriter // by group.key
 		done    []txlog.Add            // finished files
 		keys    []string               // object keys of every file started
 		seq     int                    // files started
@@ -367,7 +367,7 @@ func (fw *FileWriter) encode(ctx context.Context, groups []group, data arrow.Rec
 		groups = groups[len(wave):]
 		inWave := make(map[string]bool, len(wave))
 		for _, g := range wave {
-			inWave[g.dir] = true
+			inWave[g.key] = true
 		}
 		pws := make([]*partWriter, len(wave))
 		for i, g := range wave {
@@ -403,7 +403,8 @@ func (fw *FileWriter) usable() error {
 
 // group is the rows of one partition in a record: data rows [start, end).
 type group struct {
-	dir        string
+	dir        string // the partition folder
+	key        string // the serialised partition values: identifies the partition and its open file
 	pv         map[string]*string
 	start, end int64
 }
@@ -446,30 +447,50 @@ func (fw *FileWriter) split(ctx context.Context, conf arrow.RecordBatch) ([]grou
 		}
 		ids[i] = id
 	}
-	// Distinct keys can serialise alike ("" and null are both null): one group per folder.
+	// Distinct keys can serialise alike ("" and null are both null): one group per serialised
+	// partition values. Distinct values can share a folder (a null and the string
+	// "__HIVE_DEFAULT_PARTITION__" both go to k=__HIVE_DEFAULT_PARTITION__): they stay separate
+	// groups, so separate files, because add.partitionValues, not the folder, is the value.
 	groups := make([]group, 0, len(firsts))
 	remap := make([]int32, len(firsts))
-	byDir := map[string]int32{}
+	byKey := map[string]int32{}
+	var pkey []byte
 	for g, row := range firsts {
 		pv := make(map[string]*string, len(fw.lay.parts))
 		dir := ""
+		pkey = pkey[:0]
 		for _, pc := range fw.lay.parts {
-			v, err := partitionValue(conf.Column(pc.pos), row, pc.typ)
+			col := conf.Column(pc.pos)
+			v, err := partitionValue(col, row, pc.typ)
 			if err != nil {
 				data.Release()
 				return nil, nil, &SchemaError{Column: pc.name, TableType: typeString(pc.typ), Problem: err.Error()}
+			}
+			if v == nil && !col.IsNull(row) && !fw.lay.schema.Fields[pc.pos].Nullable {
+				// The protocol serialises "" as a null partition value ("An empty string for any
+				// type translates to a null partition value"), so a NOT NULL column cannot hold
+				// it: refuse the record rather than commit a row that reads back as null.
+				data.Release()
+				return nil, nil, &SchemaError{Column: pc.name, TableType: typeString(pc.typ),
+					Problem: "an empty string cannot be a value of a NOT NULL partition column: the Delta protocol stores an empty partition value as null"}
 			}
 			pv[pc.phys] = v
 			if dir != "" {
 				dir += "/"
 			}
 			dir += partval.PartitionSegment(pc.phys, v)
+			if v == nil {
+				pkey = append(pkey, 0)
+			} else {
+				pkey = binary.AppendUvarint(append(pkey, 1), uint64(len(*v)))
+				pkey = append(pkey, *v...)
+			}
 		}
-		id, ok := byDir[dir]
+		id, ok := byKey[string(pkey)]
 		if !ok {
 			id = int32(len(groups))
-			byDir[dir] = id
-			groups = append(groups, group{dir: dir, pv: pv})
+			byKey[string(pkey)] = id
+			groups = append(groups, group{dir: dir, key: string(pkey), pv: pv})
 		}
 		remap[g] = id
 	}
@@ -656,12 +677,12 @@ func (fw *FileWriter) writeGroup(ctx context.Context, g group, pw *partWriter, d
 func (fw *FileWriter) partition(ctx context.Context, g group, keep map[string]bool) (*partWriter, error) {
 	fw.clock++
 	fw.mu.Lock()
-	pw := fw.mu.open[g.dir]
+	pw := fw.mu.open[g.key]
 	n := len(fw.mu.open)
 	var lru *partWriter
 	if pw == nil && n >= fw.opts.MaxOpenFiles {
 		for _, p := range fw.mu.open {
-			if !keep[p.dir] && (lru == nil || p.used < lru.used) {
+			if !keep[p.pkey] && (lru == nil || p.used < lru.used) {
 				lru = p
 			}
 		}
@@ -697,13 +718,13 @@ func (fw *FileWriter) openFile(ctx context.Context, g group, used int64) (*partW
 		cancel()
 		return nil, fmt.Errorf("create data file %s: %w", key, err)
 	}
-	pw := &partWriter{fw: fw, dir: g.dir, key: key, pv: maps.Clone(g.pv), bw: bw, cancel: cancel, stats: newFileStats(fw.lay.stats), used: used}
+	pw := &partWriter{fw: fw, pkey: g.key, key: key, pv: maps.Clone(g.pv), bw: bw, cancel: cancel, stats: newFileStats(fw.lay.stats), used: used}
 	pw.sink = &sink{w: bufio.NewWriterSize(bw, 256<<10)}
 	pw.plain = make([]bool, fw.lay.file.NumFields())
 	fw.mu.Lock()
 	fw.mu.keys = append(fw.mu.keys, key)
 	fw.mu.cancels[pw] = cancel
-	fw.mu.open[g.dir] = pw
+	fw.mu.open[g.key] = pw
 	fw.mu.Unlock()
 	return pw, nil
 }
@@ -720,8 +741,8 @@ func (fw *FileWriter) finish(pw *partWriter) error {
 func (fw *FileWriter) finishAll(ctx context.Context, pws []*partWriter) error {
 	fw.mu.Lock()
 	for _, pw := range pws {
-		if fw.mu.open[pw.dir] == pw {
-			delete(fw.mu.open, pw.dir)
+		if fw.mu.open[pw.pkey] == pw {
+			delete(fw.mu.open, pw.pkey)
 		}
 	}
 	fw.mu.Unlock()
@@ -939,8 +960,8 @@ func (fw *FileWriter) Keys() []string {
 // partWriter is the open data file of one partition.
 type partWriter struct {
 	fw     *FileWriter
-	dir    string
-	key    string
+	pkey   string // group.key of its partition
+	key    string // object key of the file
 	pv     map[string]*string
 	bw     *blob.Writer
 	cancel context.CancelFunc // aborts the upload

@@ -630,7 +630,7 @@ func TestCommitConflictLeavesFilesUnreferenced(t *testing.T) {
 	if !errors.As(err, &conflict) {
 		t.Errorf("%v does not wrap a *txlog.ConflictError", err)
 	}
-	if !strings.Contains(err.Error(), "2 data files were written but not committed; `lake vacuum` removes them") {
+	if !strings.Contains(err.Error(), "2 data files were written but not committed: no version references them, so they are not part of the table") {
 		t.Errorf("error %q", err)
 	}
 	after := snapshot(t, tb)

@@ -80,7 +80,7 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	scf := addScanFlags(func(v flagValue, n, u string) { fs.Var(v, n, u) })
 	format := fs.String("format", "table", "jsonl, csv or table")
 	limit := &nonNegFlag{want: "--limit takes 0 (all rows) or a positive number of rows"}
-	fs.Var(limit, "limit", "print at most N rows (0: all)")
+	fs.Var(limit, "limit", "print at most `N` rows (0: all)")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -76,10 +79,17 @@ func runCreate(ctx context.Context, e *env, args []string) error {
 		if !ok || k == "" {
 			return usagef("--property %q: want KEY=VALUE", p)
 		}
+		if _, dup := properties[k]; dup {
+			return usagef("--property %s is given twice; give each property once", k)
+		}
 		properties[k] = v
 	}
 	t, err := table.Create(ctx, pos[0], schema, &table.CreateOptions{PartitionColumns: parts, Properties: properties, Name: *name})
 	if err != nil {
+		var oe *table.OptionError
+		if errors.As(err, &oe) {
+			return usagef("%v", oe)
+		}
 		return err
 	}
 	defer t.Close()
@@ -93,15 +103,13 @@ func openTable(ctx context.Context, uri string) (*table.Table, error) {
 
 // snapshotFlags adds --version and --timestamp and loads the snapshot they select.
 type snapshotFlags struct {
-	version   *int64
+	version   *nonNegFlag
 	timestamp *string
 }
 
-func addSnapshotFlags(fs interface {
-	Int64(string, int64, string) *int64
-	String(string, string, string) *string
-}, withTimestamp bool) *snapshotFlags {
-	s := &snapshotFlags{version: fs.Int64("version", -1, "read this version (default: the latest)")}
+func addSnapshotFlags(fs *flag.FlagSet, withTimestamp bool) *snapshotFlags {
+	s := &snapshotFlags{version: &nonNegFlag{want: "versions start at 0 (`lake history URI` lists a table's versions)"}}
+	fs.Var(s.version, "version", "read version `N`, from 0 (default: the latest)")
 	if withTimestamp {
 		s.timestamp = fs.String("timestamp", "", "read the version current at this RFC 3339 time")
 	}
@@ -110,7 +118,7 @@ func addSnapshotFlags(fs interface {
 
 func (s *snapshotFlags) load(ctx context.Context, t *table.Table) (*txlog.Snapshot, error) {
 	if s.timestamp != nil && *s.timestamp != "" {
-		if *s.version >= 0 {
+		if s.version.set {
 			return nil, usagef("give --version or --timestamp, not both")
 		}
 		ts, err := parseTime(*s.timestamp)
@@ -119,8 +127,8 @@ func (s *snapshotFlags) load(ctx context.Context, t *table.Table) (*txlog.Snapsh
 		}
 		return t.SnapshotAsOf(ctx, ts)
 	}
-	if *s.version >= 0 {
-		return t.SnapshotAt(ctx, *s.version)
+	if s.version.set {
+		return t.SnapshotAt(ctx, s.version.n)
 	}
 	return t.Snapshot(ctx)
 }
@@ -161,7 +169,8 @@ func runFiles(ctx context.Context, e *env, args []string) error {
 func runHistory(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("history", "URI [--format jsonl|table] [--limit N]", e)
 	format := fs.String("format", "table", "jsonl or table")
-	limit := fs.Int("limit", 0, "show at most N commits (0: all)")
+	limit := &nonNegFlag{want: "--limit takes 0 (all commits) or a positive number of commits"}
+	fs.Var(limit, "limit", "show at most `N` commits (0: all)")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -174,7 +183,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer t.Close()
-	hist, err := t.History(ctx, *limit)
+	hist, err := t.History(ctx, int(min(limit.n, math.MaxInt32)))
 	if err != nil {
 		return err
 	}

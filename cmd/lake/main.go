@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -57,11 +58,13 @@ func main() {
 }
 
 func run(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		// A usage error is one line; the command list is for `lake help`.
+		fmt.Fprintln(e.stderr, "lake: missing command; run `lake help` for the list")
+		return 2
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printUsage(e.stderr)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -99,12 +102,14 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun `lake COMMAND -h` for a command's flags.")
 }
 
-// newFlags returns a flag set that reports errors as usage errors instead of exiting.
+// newFlags returns a flag set that reports errors as usage errors instead of exiting. Its Usage
+// text goes to the flag set's output, which parse keeps discarded except for -h: a usage error
+// is the one line run prints, and only -h prints the Usage text.
 func newFlags(name, usage string, e *env) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: lake %s %s\n", name, usage)
+		fmt.Fprintf(fs.Output(), "Usage: lake %s %s\n", name, usage)
 		fs.PrintDefaults()
 	}
 	return fs
@@ -113,12 +118,14 @@ func newFlags(name, usage string, e *env) *flag.FlagSet {
 // parse parses flags interspersed with positional arguments and checks the number of positional
 // arguments is within [min, max] (max < 0: no limit).
 func parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	out := fs.Output()
 	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(out)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(os.Stderr)
+				fs.SetOutput(out)
 				fs.Usage()
 				return nil, err
 			}
@@ -132,12 +139,53 @@ func parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
 		args = args[1:]
 	}
 	if len(pos) < min {
-		return nil, usagef("missing argument; usage: lake %s", fs.Name())
+		return nil, usagef("missing argument; usage: %s", usageLine(fs))
 	}
 	if max >= 0 && len(pos) > max {
 		return nil, usagef("too many arguments: %q", pos[max:])
 	}
 	return pos, nil
+}
+
+// usageLine is the first line of fs's Usage text without its "Usage: " ("lake cat URI [...]").
+func usageLine(fs *flag.FlagSet) string {
+	var b strings.Builder
+	out := fs.Output()
+	fs.SetOutput(&b)
+	fs.Usage()
+	fs.SetOutput(out)
+	line, _, _ := strings.Cut(b.String(), "\n")
+	return strings.TrimPrefix(line, "Usage: ")
+}
+
+// nonNegFlag is an integer flag that refuses negative values (a version, or a limit where 0
+// says "no limit"); set records whether the command line gave it. want says what is accepted,
+// for the usage error ("versions start at 0").
+type nonNegFlag struct {
+	n    int64
+	set  bool
+	want string
+}
+
+func (f *nonNegFlag) String() string {
+	if f == nil {
+		return "0"
+	}
+	return strconv.FormatInt(f.n, 10)
+}
+
+func (f *nonNegFlag) Set(s string) error {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return fmt.Errorf("too large; %s", f.want)
+	case err != nil:
+		return fmt.Errorf("not a whole number; %s", f.want)
+	case n < 0:
+		return errors.New(f.want)
+	}
+	f.n, f.set = n, true
+	return nil
 }
 
 // listFlag is a repeatable (and comma-splittable when split is set) string flag.

@@ -29,7 +29,11 @@
 //
 // The protocol makes an empty string a null for every type, strings included (Spark cannot
 // write an empty string partition value either: it writes __HIVE_DEFAULT_PARTITION__). So Format
-// turns "" into nil and Parse turns "" into nil. Parse is lenient where other writers were:
+// turns "" into nil and Parse turns "" into nil; a writer must refuse "" for a NOT NULL partition
+// column, since it cannot be stored. The reverse does not hold: the string
+// "__HIVE_DEFAULT_PARTITION__" is an ordinary value for Format and Parse. Only its folder name
+// (PartitionSegment) is the one of a null, so folder names are not the values: add.partitionValues
+// is, and readers must take values from there. Parse is lenient where other writers were:
 // "2021.0" for an integer column (a float printed by a writer that had the wrong type), Java's
 // float spellings ("1.0E10", "Infinity"), timestamps with a space or a "T", with or without a
 // zone; a timestamp without a zone is read as UTC.

@@ -4,7 +4,7 @@
 //
 // # URIs
 //
-//	./events, events, /data/events   a local directory (created if absent)
+//	./events, events, /data/events   a local directory (created if absent; not by OpenExisting)
 //	file:///data/events              the same, as a URL
 //	mem://NAME/prefix                a memory bucket shared by every Open of NAME in the process
 //	s3://bucket/prefix?query         gocloud's s3blob URL, with the table under prefix
@@ -97,12 +97,31 @@ type Location struct {
 // Open opens the table root named by uri (see the package comment for the forms). A local
 // directory is created if absent; nothing is checked on object stores until the first request.
 // The caller must Close the Location.
-func Open(ctx context.Context, uri string) (*Location, error) {
+func Open(ctx context.Context, uri string) (*Location, error) { return open(ctx, uri, true) }
+
+// OpenExisting is Open for a table root that must already exist, as for reading: a missing
+// local directory is not created but is a *NoDirectoryError, which matches fs.ErrNotExist. Object stores and mem:// are opened as by Open (a prefix is not a thing that
+// exists or not).
+func OpenExisting(ctx context.Context, uri string) (*Location, error) { return open(ctx, uri, false) }
+
+// NoDirectoryError reports a local table directory that does not exist (from OpenExisting).
+type NoDirectoryError struct {
+	Dir string // absolute
+}
+
+func (e *NoDirectoryError) Error() string {
+	return fmt.Sprintf("storage: directory %s does not exist", e.Dir)
+}
+
+// Is makes a NoDirectoryError match fs.ErrNotExist.
+func (e *NoDirectoryError) Is(target error) bool { return target == fs.ErrNotExist }
+
+func open(ctx context.Context, uri string, create bool) (*Location, error) {
 	if uri == "" {
 		return nil, errors.New("storage: empty table URI")
 	}
 	if !strings.Contains(uri, "://") {
-		return openLocal(uri)
+		return openLocal(uri, create)
 	}
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -116,7 +135,7 @@ func Open(ctx context.Context, uri string) (*Location, error) {
 		if u.RawQuery != "" {
 			return nil, fmt.Errorf("storage: table URI %q: file URIs take no query", uri)
 		}
-		return openLocal(u.Path)
+		return openLocal(u.Path, create)
 	case "mem":
 		if u.RawQuery != "" {
 			return nil, fmt.Errorf("storage: table URI %q: mem URIs take no query", uri)
@@ -136,7 +155,7 @@ func (l *Location) Sub(ctx context.Context, rel string) (*Location, error) {
 		return nil, fmt.Errorf("storage: sub-location %q of %s: want a clean relative path", rel, l.URI)
 	}
 	if l.LocalDir != "" {
-		return openLocal(filepath.Join(l.LocalDir, filepath.FromSlash(rel)))
+		return openLocal(filepath.Join(l.LocalDir, filepath.FromSlash(rel)), true)
 	}
 	scheme, rest, _ := strings.Cut(l.URI, "://")
 	rest, query, _ := strings.Cut(rest, "?")
@@ -165,10 +184,21 @@ func newLocation(uri string, b *blob.Bucket, localDir string) *Location {
 	return &Location{URI: uri, Bucket: b, Commits: c, LocalDir: localDir, commits: c}
 }
 
-func openLocal(dir string) (*Location, error) {
+func openLocal(dir string, create bool) (*Location, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage: table directory %q: %w", dir, err)
+	}
+	if !create {
+		fi, err := os.Stat(abs)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, &NoDirectoryError{Dir: abs}
+		case err != nil:
+			return nil, fmt.Errorf("storage: table directory: %w", err)
+		case !fi.IsDir():
+			return nil, fmt.Errorf("storage: table directory %s is a file, not a directory", abs)
+		}
 	}
 	return openLocalFS(&localFS{dir: abs})
 }
