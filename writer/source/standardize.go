@@ -73,7 +73,6 @@ type Options struct {
 	Allocator memory.Allocator
 }
 
-
 // Counts are what a Standardizer did with the records it was given.
 // Read = Written + Quarantined + Duplicate.
 type Counts struct {
