@@ -13,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -436,7 +437,7 @@ func (r *ingestRun) ingestFile(ctx context.Context, name string) error {
 			pending.Abort(context.WithoutCancel(ctx))
 		}
 	}()
-	for b, err := range source.Read(cr, &ro, std) {
+	for b, err := range source.ReadAhead(cr, &ro, std) {
 		if err != nil {
 			return r.readError(name, err, seq)
 		}
@@ -447,7 +448,7 @@ func (r *ingestRun) ingestFile(ctx context.Context, name string) error {
 		if werr != nil {
 			return fmt.Errorf("%s: %w", name, werr)
 		}
-		r.prog.bytes(fileLabel(name), cr.n, in.size, r.overall.RowsRead+fileCnt.Read+pending.Counts().Read)
+		r.prog.bytes(fileLabel(name), cr.n.Load(), in.size, r.overall.RowsRead+fileCnt.Read+pending.Counts().Read)
 		if r.f.batchRows > 0 && inBatch >= r.f.batchRows {
 			if err := finish(); err != nil {
 				return err
@@ -508,39 +509,9 @@ func (r *ingestRun) ingestOverwrite(ctx context.Context, names []string) error {
 		}
 	}()
 	for _, in := range ins {
-		rc, err := in.open(ctx)
-		if err != nil {
+		if err := r.writeInput(ctx, p, in); err != nil {
 			return err
 		}
-		std, err := r.standardizer(in.name)
-		if err != nil {
-			rc.Close()
-			return err
-		}
-		ro := r.ropts
-		ro.Name, ro.File = in.name, fileLabel(in.name)
-		cr := &countReader{r: rc}
-		for b, err := range source.Read(cr, &ro, std) {
-			if err != nil {
-				std.Close()
-				rc.Close()
-				return r.readError(in.name, err, 0)
-			}
-			r.noteReasons(b)
-			werr := p.Write(ctx, b)
-			b.Release()
-			if werr != nil {
-				std.Close()
-				rc.Close()
-				if errors.Is(werr, writer.ErrOutsideWhere) {
-					return fmt.Errorf("%s: %w; nothing was committed", in.name, werr)
-				}
-				return fmt.Errorf("%s: %w", in.name, werr)
-			}
-			r.prog.bytes(fileLabel(in.name), cr.n, in.size, p.Counts().Read)
-		}
-		std.Close()
-		rc.Close()
 		r.overall.Files++
 	}
 	c := p.Counts()
@@ -564,6 +535,39 @@ func (r *ingestRun) ingestOverwrite(ctx context.Context, names []string) error {
 		r.overall.QuarantineV = &v
 	}
 	r.overall.RowsRead, r.overall.RowsWritten, r.overall.Quarantined, r.overall.Duplicate = c.Read, c.Written, c.Quarantined, c.Duplicate
+	return nil
+}
+
+// writeInput writes every record of one input into the pending commit p.
+func (r *ingestRun) writeInput(ctx context.Context, p *source.Pending, in *input) error {
+	rc, err := in.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	std, err := r.standardizer(in.name)
+	if err != nil {
+		return err
+	}
+	defer std.Close()
+	ro := r.ropts
+	ro.Name, ro.File = in.name, fileLabel(in.name)
+	cr := &countReader{r: rc}
+	for b, err := range source.ReadAhead(cr, &ro, std) {
+		if err != nil {
+			return r.readError(in.name, err, 0)
+		}
+		r.noteReasons(b)
+		werr := p.Write(ctx, b)
+		b.Release()
+		if errors.Is(werr, writer.ErrOutsideWhere) {
+			return fmt.Errorf("%s: %w; nothing was committed", in.name, werr)
+		}
+		if werr != nil {
+			return fmt.Errorf("%s: %w", in.name, werr)
+		}
+		r.prog.bytes(fileLabel(in.name), cr.n.Load(), in.size, p.Counts().Read)
+	}
 	return nil
 }
 
@@ -628,14 +632,16 @@ func fileLabel(name string) string {
 	return name
 }
 
+// countReader counts the bytes read through it (read on the reading goroutine, loaded by the
+// progress line on another).
 type countReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 

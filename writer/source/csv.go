@@ -22,7 +22,8 @@ type csvReader struct {
 	delim  byte
 	line   int64 // line of the next record's start (1-based)
 	offset int64 // byte offset of the next record's start
-	rec    []byte
+	rec    []byte // the current record: a view of the reader's buffer or of own
+	own    []byte // records that do not fit the fast path are assembled here
 	buf    []byte
 	fields []string
 	first  bool
@@ -67,15 +68,32 @@ func (c *csvReader) readLine() (bool, error) {
 // next reads the next non-blank record. ok is false at the end of the input.
 func (c *csvReader) next() (ok bool, err error) {
 	for {
-		c.rec = c.rec[:0]
 		c.tooLong, c.unclosed, c.badQuote = false, false, false
 		c.recLine, c.recOffset = c.line, c.offset
-		got, err := c.readLine()
-		if err != nil {
+		// The common case: a whole line inside the reader's buffer is used in place (valid until
+		// the next read); a longer one, or one with a quoted newline, is copied into c.own.
+		owned := false
+		chunk, err := c.br.ReadSlice('\n')
+		switch {
+		case err == nil:
+			c.offset += int64(len(chunk))
+			c.line++
+			c.rec = chunk[:len(chunk)-1]
+		case errors.Is(err, bufio.ErrBufferFull) || err == io.EOF:
+			if err == io.EOF && len(chunk) == 0 {
+				return false, nil
+			}
+			c.offset += int64(len(chunk))
+			c.own = append(c.own[:0], chunk...)
+			c.rec = c.own
+			owned = true
+			if err != io.EOF {
+				if _, err := c.readLine(); err != nil {
+					return false, err
+				}
+			}
+		default:
 			return false, err
-		}
-		if !got {
-			return false, nil
 		}
 		if c.first {
 			c.first = false
@@ -83,6 +101,11 @@ func (c *csvReader) next() (ok bool, err error) {
 		}
 		// A quoted field may hold newlines: read on while a quote is open.
 		for !c.tooLong && quoteOpen(c.rec, c.delim) {
+			if !owned {
+				c.own = append(c.own[:0], c.rec...)
+				c.rec = c.own
+				owned = true
+			}
 			c.rec = append(c.rec, '\n')
 			more, err := c.readLine()
 			if err != nil {
@@ -93,6 +116,9 @@ func (c *csvReader) next() (ok bool, err error) {
 				c.rec = c.rec[:len(c.rec)-1]
 				break
 			}
+		}
+		if owned {
+			c.own = c.rec
 		}
 		rec := c.rec
 		if n := len(rec); n > 0 && rec[n-1] == '\r' {

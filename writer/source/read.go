@@ -295,3 +295,44 @@ func jsonErr(err error) string {
 	}
 	return err.Error()
 }
+
+// ReadAhead is Read on a goroutine of its own, at most two Batches ahead of the caller: the
+// standardising of the next chunk overlaps the caller's writing of this one. The Standardizer is
+// used by that goroutine until the loop ends (a break or the end of the input), when ReadAhead
+// has waited for it; batches read ahead and not taken are released.
+func ReadAhead(r io.Reader, o *ReadOptions, s *Standardizer) iter.Seq2[*Batch, error] {
+	return func(yield func(*Batch, error) bool) {
+		type item struct {
+			b   *Batch
+			err error
+		}
+		ch := make(chan item, 2)
+		stop := make(chan struct{})
+		go func() {
+			defer close(ch)
+			for b, err := range Read(r, o, s) {
+				select {
+				case ch <- item{b, err}:
+				case <-stop:
+					if b != nil {
+						b.Release()
+					}
+					return
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			for it := range ch { // wait for the goroutine; release what it read ahead
+				if it.b != nil {
+					it.b.Release()
+				}
+			}
+		}()
+		for it := range ch {
+			if !yield(it.b, it.err) {
+				return
+			}
+		}
+	}
+}

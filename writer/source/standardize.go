@@ -99,11 +99,27 @@ type Batch struct {
 	// Quarantine has QuarantineSchema; nil when no record was refused.
 	Quarantine arrow.RecordBatch
 	Counts     Counts
-	eventIDs   []string
 }
 
-// EventIDs are the event_ids of Rows (interaction tables only).
-func (b *Batch) EventIDs() []string { return b.eventIDs }
+// EventIDs are the event_ids of Rows (nil for tables without an event_id column).
+func (b *Batch) EventIDs() []string {
+	if b.Rows == nil {
+		return nil
+	}
+	i := b.Rows.Schema().FieldIndices("event_id")
+	if len(i) == 0 {
+		return nil
+	}
+	col, ok := b.Rows.Column(i[0]).(*array.String)
+	if !ok {
+		return nil
+	}
+	ids := make([]string, col.Len())
+	for j := range ids {
+		ids[j] = strings.Clone(col.Value(j))
+	}
+	return ids
+}
 
 // Release releases the batch's records.
 func (b *Batch) Release() {
@@ -157,7 +173,7 @@ type Standardizer struct {
 	cols        []txlog.StructField
 	interaction bool
 	ts          *tsParser
-	maxFuture   int64 // µs since epoch; 0: no bound
+	maxFuture   int64 // the future bound as last computed (µs since the epoch); the clock only moves on
 	minTime     int64
 	source      string
 
@@ -172,7 +188,6 @@ type Standardizer struct {
 	extra []*array.StringBuilder // MergeSchema columns beyond the table's
 	qb    *array.RecordBuilder
 	seen  *Seen // Options.Seen
-	ids   []string
 	count Counts
 	n     int // rows pending in bld
 
@@ -367,6 +382,13 @@ func (s *Standardizer) bindCSV(index map[string]int) {
 	}
 }
 
+// futureLimit reads the clock and returns (and caches in s.maxFuture) the latest timestamp
+// accepted now.
+func (s *Standardizer) futureLimit() int64 {
+	s.maxFuture = s.opts.Now().Add(s.opts.MaxFuture).UnixMicro()
+	return s.maxFuture
+}
+
 func (s *Standardizer) reset() {
 	s.bld = array.NewRecordBuilder(s.mem, s.schema)
 	for _, e := range s.extra {
@@ -375,7 +397,6 @@ func (s *Standardizer) reset() {
 	s.extra = s.extra[:0]
 	s.qb = array.NewRecordBuilder(s.mem, quarantineArrow)
 	s.n = 0
-	s.ids = nil
 }
 
 var quarantineArrow, _ = deltaarrow.Schema(QuarantineSchema())
@@ -528,7 +549,7 @@ func (s *Standardizer) addInteraction(r record) (string, error) {
 		return fmt.Sprintf("timestamp %s is before %s (--min-time)", fmtMicros(us), s.opts.MinTime.UTC().Format(time.RFC3339)), nil
 	}
 	if s.opts.MaxFuture > 0 {
-		if limit := s.opts.Now().Add(s.opts.MaxFuture).UnixMicro(); us > limit {
+		if us > s.maxFuture && us > s.futureLimit() { // the clock is read again only near the bound
 			return fmt.Sprintf("timestamp %s is more than %s in the future (--max-future)", fmtMicros(us), s.opts.MaxFuture), nil
 		}
 	}
@@ -625,7 +646,6 @@ func (s *Standardizer) addInteraction(r record) (string, error) {
 			b.Field(i).AppendNull()
 		}
 	}
-	s.ids = append(s.ids, eid)
 	s.n++
 	s.count.Written++
 	return "", nil
@@ -659,7 +679,7 @@ func (s *Standardizer) deriveID(user, item, typ string, us int64, val float64, h
 		raw[8+i] = byte(h.Lo >> (56 - 8*i))
 	}
 	id := hex.EncodeToString(raw[:])
-	return id, xxh3.HashString(id)
+	return id, xxh3.HashString(id) // the key of the id as text, as for ids the source sends
 }
 
 type kv struct {
@@ -871,7 +891,7 @@ func rawText(raw []byte) string {
 
 // Flush returns the rows and quarantined records since the last Flush and starts a new batch.
 func (s *Standardizer) Flush() (*Batch, error) {
-	b := &Batch{Counts: s.count, eventIDs: s.ids}
+	b := &Batch{Counts: s.count}
 	if s.n > 0 {
 		rec := s.bld.NewRecordBatch()
 		if len(s.extra) > 0 {
