@@ -34,6 +34,7 @@ type Writer struct {
 	closed   bool
 	failed   error
 	mergeMax int64 // delta.columnMapping.maxColumnId while merging schemas
+	txns     []txlog.Txn
 }
 
 // Result describes a finished write.
@@ -391,7 +392,7 @@ func (w *Writer) Close(ctx context.Context) (*Result, error) {
 			return true
 		})
 	}
-	if len(adds) == 0 && len(removes) == 0 && !w.evolved && w.opts.AppID == "" {
+	if len(adds) == 0 && len(removes) == 0 && !w.evolved && w.opts.AppID == "" && len(w.txns) == 0 {
 		return res, nil // an empty append: nothing to commit
 	}
 
@@ -420,6 +421,9 @@ func (w *Writer) Close(ctx context.Context) (*Result, error) {
 	if w.opts.AppID != "" {
 		txn.SetAppTransaction(w.opts.AppID, w.opts.AppVersion)
 	}
+	for _, t := range w.txns {
+		txn.SetAppTransaction(t.AppID, t.Version)
+	}
 	v, err := txn.Commit(ctx)
 	if err != nil {
 		keys := make([]string, len(adds))
@@ -431,6 +435,12 @@ func (w *Writer) Close(ctx context.Context) (*Result, error) {
 	res.Version = v
 	res.Committed = true
 	return res, nil
+}
+
+// AddAppTransaction records one more txn (appID, version) in the commit Close makes, beside
+// Options.AppID's (e.g. a marker that a multi-commit job finished).
+func (w *Writer) AddAppTransaction(appID string, version int64) {
+	w.txns = append(w.txns, txlog.Txn{AppID: appID, Version: version})
 }
 
 // SetCommitInfo adds operation parameters and metrics to the commit that Close will make (for

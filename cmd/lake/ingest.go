@@ -372,6 +372,19 @@ func (r *ingestRun) ingestFile(ctx context.Context, name string) error {
 	if r.f.force && appID != "" {
 		appID += "-force-" + uuid.NewString()
 	}
+	if appID != "" {
+		// The last batch of a file also records appID-done: a file ingested whole is skipped
+		// without reading it again.
+		done, err := r.sink.Has(ctx, appID+"-done", 1)
+		if err != nil {
+			return err
+		}
+		if done {
+			r.overall.Files++
+			r.overall.FilesSkipped++
+			return nil
+		}
+	}
 	rc, err := in.open(ctx)
 	if err != nil {
 		return err
@@ -401,9 +414,12 @@ func (r *ingestRun) ingestFile(ctx context.Context, name string) error {
 		pending, err = r.sink.Begin(ctx, appID, seq)
 		return err
 	}
-	finish := func() error {
+	finish := func(last bool) error {
 		p := pending
 		pending = nil
+		if last && appID != "" {
+			p.MarkDone(appID+"-done", 1)
+		}
 		c := p.Counts()
 		if !p.Skipped() && c.Read > 0 && float64(c.Quarantined) > r.f.maxBad*float64(c.Read) {
 			p.Abort(context.WithoutCancel(ctx))
@@ -416,7 +432,9 @@ func (r *ingestRun) ingestFile(ctx context.Context, name string) error {
 		}
 		if !res.Skipped {
 			skipped = false
-			r.overall.Commits++
+			if res.Committed {
+				r.overall.Commits++
+			}
 			r.overall.Version = res.Version
 			if res.QuarantineVersion >= 0 {
 				v := res.QuarantineVersion
@@ -450,7 +468,7 @@ func (r *ingestRun) ingestFile(ctx context.Context, name string) error {
 		}
 		r.prog.bytes(fileLabel(name), cr.n.Load(), in.size, r.overall.RowsRead+fileCnt.Read+pending.Counts().Read)
 		if r.f.batchRows > 0 && inBatch >= r.f.batchRows {
-			if err := finish(); err != nil {
+			if err := finish(false); err != nil {
 				return err
 			}
 			if err := begin(); err != nil {
@@ -458,13 +476,10 @@ func (r *ingestRun) ingestFile(ctx context.Context, name string) error {
 			}
 		}
 	}
-	if pending.Counts().Read > 0 || seq == 1 {
-		if err := finish(); err != nil {
-			return err
-		}
-	} else {
-		pending.Abort(ctx)
-		pending = nil
+	// The last batch is committed even when empty (a file that ends on a batch boundary): it
+	// carries the done marker.
+	if err := finish(true); err != nil {
+		return err
 	}
 	r.overall.Files++
 	if skipped && appID != "" {

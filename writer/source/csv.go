@@ -20,8 +20,8 @@ const maxRecordBytes = 16 << 20
 type csvReader struct {
 	br     *bufio.Reader
 	delim  byte
-	line   int64 // line of the next record's start (1-based)
-	offset int64 // byte offset of the next record's start
+	line   int64  // line of the next record's start (1-based)
+	offset int64  // byte offset of the next record's start
 	rec    []byte // the current record: a view of the reader's buffer or of own
 	own    []byte // records that do not fit the fast path are assembled here
 	buf    []byte
@@ -100,7 +100,8 @@ func (c *csvReader) next() (ok bool, err error) {
 			c.rec = bytes.TrimPrefix(c.rec, []byte("\xef\xbb\xbf"))
 		}
 		// A quoted field may hold newlines: read on while a quote is open.
-		for !c.tooLong && quoteOpen(c.rec, c.delim) {
+		qs := quoteScan{}
+		for !c.tooLong && qs.open(c.rec, c.delim) {
 			if !owned {
 				c.own = append(c.own[:0], c.rec...)
 				c.rec = c.own
@@ -133,34 +134,48 @@ func (c *csvReader) next() (ok bool, err error) {
 	}
 }
 
-// quoteOpen reports whether rec ends inside a quoted field.
-func quoteOpen(rec []byte, delim byte) bool {
-	if bytes.IndexByte(rec, '"') < 0 {
-		return false
-	}
-	in := false
-	fieldStart := true
-	for i := 0; i < len(rec); i++ {
-		b := rec[i]
-		switch {
-		case in:
-			if b == '"' {
-				if i+1 < len(rec) && rec[i+1] == '"' {
-					i++
-				} else {
-					in = false
-				}
-			}
-		case b == '"' && fieldStart:
-			in = true
-			fieldStart = false
-		case b == delim:
-			fieldStart = true
-		default:
-			fieldStart = false
+// quoteScan tracks, across the physical lines of one record, whether a quoted field is open, so
+// that each byte is scanned once (rescanning the record at every quoted newline would make a
+// hostile file with an unclosed quote quadratic).
+type quoteScan struct {
+	in, fieldStart, pendingQuote bool
+	pos                          int
+}
+
+// open scans rec from where the last call stopped and reports whether rec ends inside quotes.
+func (q *quoteScan) open(rec []byte, delim byte) bool {
+	if q.pos == 0 {
+		q.in, q.fieldStart, q.pendingQuote = false, true, false
+		if bytes.IndexByte(rec, '"') < 0 {
+			q.pos = len(rec)
+			return false
 		}
 	}
-	return in
+	for i := q.pos; i < len(rec); i++ {
+		b := rec[i]
+		switch {
+		case q.pendingQuote: // a quote inside quotes: "" (an escaped quote) or the closing one
+			q.pendingQuote = false
+			if b == '"' {
+				continue
+			}
+			q.in = false
+			q.fieldStart = b == delim
+		case q.in:
+			if b == '"' {
+				q.pendingQuote = true
+			}
+		case b == '"' && q.fieldStart:
+			q.in = true
+			q.fieldStart = false
+		case b == delim:
+			q.fieldStart = true
+		default:
+			q.fieldStart = false
+		}
+	}
+	q.pos = len(rec)
+	return q.in && !q.pendingQuote
 }
 
 // split cuts rec into fields.

@@ -113,6 +113,16 @@ func (k *Sink) snapshot(ctx context.Context) (*txlog.Snapshot, error) {
 	return k.mu.snap, err
 }
 
+// Has reports whether the table records appID at version or later.
+func (k *Sink) Has(ctx context.Context, appID string, version int64) (bool, error) {
+	snap, err := k.snapshot(ctx)
+	if err != nil {
+		return false, err
+	}
+	v, ok := snap.AppTransactionVersion(appID)
+	return ok && v >= version, nil
+}
+
 // Close closes the quarantine table the Sink opened (not the table).
 func (k *Sink) Close() error {
 	k.mu.Lock()
@@ -133,6 +143,9 @@ type CommitResult struct {
 	QuarantineVersion int64
 	// Skipped is true when the table already had appID at this version: nothing was written.
 	Skipped bool
+	// Committed is true when the table got a new version (false for a skipped batch, and for an
+	// empty one without an appID).
+	Committed bool
 	Counts  Counts
 }
 
@@ -238,6 +251,15 @@ func (p *Pending) Write(ctx context.Context, b *Batch) error {
 	return nil
 }
 
+// MarkDone records, in the table's commit, the txn (appID, version) beside the batch's own: a
+// marker that the last batch of a multi-batch unit (a file) is in, so that a later run can skip
+// the unit without reading it.
+func (p *Pending) MarkDone(appID string, version int64) {
+	if p.main != nil && !p.skipped {
+		p.main.AddAppTransaction(appID, version)
+	}
+}
+
 // Finish commits: the quarantine table first, then the table. params and the counts go into
 // both commits' commitInfo.
 func (p *Pending) Finish(ctx context.Context, params map[string]any) (CommitResult, error) {
@@ -276,6 +298,7 @@ func (p *Pending) Finish(ctx context.Context, params map[string]any) (CommitResu
 		return res, err
 	}
 	res.Version = r.Version
+	res.Committed = r.Committed
 	if r.Skipped {
 		res.Skipped = true
 	}
