@@ -146,7 +146,7 @@ type CommitResult struct {
 	// Committed is true when the table got a new version (false for a skipped batch, and for an
 	// empty one without an appID).
 	Committed bool
-	Counts  Counts
+	Counts    Counts
 }
 
 // Commit commits one batch (see Sink for the guarantees).

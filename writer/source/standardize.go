@@ -419,8 +419,11 @@ func (s *Standardizer) AddJSON(raw []byte, pos Position) error {
 	if err := dec.Decode(&obj); err != nil || obj == nil {
 		s.count.Read++
 		reason := "not a JSON object"
-		if err != nil {
-			reason = "not valid JSON: " + err.Error()
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			reason = "not a JSON object but a JSON " + te.Value
+		} else if err != nil {
+			reason = "not valid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
 		}
 		s.quarantine(raw, pos, reason, "")
 		return nil
