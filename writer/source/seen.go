@@ -59,3 +59,33 @@ func mix(h uint64) uint64 {
 	h ^= h >> 33
 	return h
 }
+
+// addBatch inserts hs in order and returns the indexes of those already present (in the set, or
+// earlier in hs). Random probes into a table of many megabytes miss the cache; a first pass over
+// each block only loads the slots the block will probe, so that the CPU overlaps those misses,
+// and the inserting pass then finds them cached.
+func (s *Seen) addBatch(hs []uint64) []int {
+	var dups []int
+	const block = 512
+	for start := 0; start < len(hs); start += block {
+		end := min(start+block, len(hs))
+		for 2*(s.n+end-start) > len(s.slots) {
+			s.grow()
+		}
+		mask := uint64(len(s.slots) - 1)
+		var sink uint64
+		for _, h := range hs[start:end] {
+			sink += s.slots[mix(h)&mask]
+		}
+		seenSink = sink
+		for i, h := range hs[start:end] {
+			if !s.add(h) {
+				dups = append(dups, start+i)
+			}
+		}
+	}
+	return dups
+}
+
+// seenSink keeps the touching loads of addBatch from being optimised away.
+var seenSink uint64

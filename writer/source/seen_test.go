@@ -43,6 +43,13 @@ func BenchmarkSeen(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/id")
 	})
+	b.Run("batch", func(b *testing.B) {
+		for b.Loop() {
+			s := NewSeen()
+			s.addBatch(keys)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/id")
+	})
 	b.Run("map", func(b *testing.B) {
 		for b.Loop() {
 			m := map[uint64]struct{}{}
@@ -54,4 +61,36 @@ func BenchmarkSeen(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/id")
 	})
+}
+
+func TestSeenBatch(t *testing.T) {
+	one, batch := NewSeen(), NewSeen()
+	rng := rand.New(rand.NewPCG(3, 4))
+	hs := make([]uint64, 50_000)
+	for i := range hs {
+		hs[i] = rng.Uint64() % 30_000
+	}
+	var want []int
+	for i, h := range hs[:20_000] {
+		if !one.add(h) {
+			want = append(want, i)
+		}
+	}
+	got := batch.addBatch(hs[:20_000])
+	for i, h := range hs[20_000:] {
+		if !one.add(h) {
+			want = append(want, 20_000+i)
+		}
+	}
+	for _, d := range batch.addBatch(hs[20_000:]) {
+		got = append(got, 20_000+d)
+	}
+	if len(got) != len(want) || batch.Len() != one.Len() {
+		t.Fatalf("%d dups, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("dup %d at %d, want %d", i, got[i], want[i])
+		}
+	}
 }

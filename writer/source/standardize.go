@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/zeebo/xxh3"
 
@@ -187,7 +189,8 @@ type Standardizer struct {
 	bld   *array.RecordBuilder
 	extra []*array.StringBuilder // MergeSchema columns beyond the table's
 	qb    *array.RecordBuilder
-	seen  *Seen // Options.Seen
+	seen   *Seen    // Options.Seen
+	hashes []uint64 // the event_id hashes of the pending rows (interaction tables)
 	count Counts
 	n     int // rows pending in bld
 
@@ -397,6 +400,7 @@ func (s *Standardizer) reset() {
 	s.extra = s.extra[:0]
 	s.qb = array.NewRecordBuilder(s.mem, quarantineArrow)
 	s.n = 0
+	s.hashes = s.hashes[:0]
 }
 
 var quarantineArrow, _ = deltaarrow.Schema(QuarantineSchema())
@@ -609,10 +613,7 @@ func (s *Standardizer) addInteraction(r record) (string, error) {
 	} else {
 		h = xxh3.HashString(eid)
 	}
-	if !s.seen.add(h) {
-		s.count.Duplicate++
-		return "", nil
-	}
+	s.hashes = append(s.hashes, h) // duplicates are found in bulk by Flush
 
 	b := s.bld
 	b.Field(s.iEvent).(*array.StringBuilder).Append(eid)
@@ -900,7 +901,22 @@ func (s *Standardizer) Flush() (*Batch, error) {
 		if len(s.extra) > 0 {
 			rec = s.withExtra(rec)
 		}
-		b.Rows = rec
+		if dups := s.seen.addBatch(s.hashes); len(dups) > 0 {
+			var err error
+			if rec, err = dropRows(s.mem, rec, dups); err != nil {
+				s.bld.Release()
+				s.qb.Release()
+				s.reset()
+				return nil, err
+			}
+			b.Counts.Written -= int64(len(dups))
+			b.Counts.Duplicate += int64(len(dups))
+		}
+		if rec.NumRows() > 0 {
+			b.Rows = rec
+		} else {
+			rec.Release()
+		}
 	}
 	if s.count.Quarantined > 0 {
 		b.Quarantine = s.qb.NewRecordBatch()
@@ -910,6 +926,24 @@ func (s *Standardizer) Flush() (*Batch, error) {
 	s.count = Counts{}
 	s.reset()
 	return b, nil
+}
+
+// dropRows returns rec without the rows at the (ascending) indexes drop, releasing rec.
+func dropRows(mem memory.Allocator, rec arrow.RecordBatch, drop []int) (arrow.RecordBatch, error) {
+	defer rec.Release()
+	mb := array.NewBooleanBuilder(mem)
+	defer mb.Release()
+	mb.Reserve(int(rec.NumRows()))
+	for i, j := 0, 0; i < int(rec.NumRows()); i++ {
+		keep := j >= len(drop) || drop[j] != i
+		if !keep {
+			j++
+		}
+		mb.UnsafeAppend(keep)
+	}
+	mask := mb.NewArray()
+	defer mask.Release()
+	return compute.FilterRecordBatch(compute.WithAllocator(context.Background(), mem), rec, mask, compute.DefaultFilterOptions())
 }
 
 // Close releases the Standardizer's builders; records not flushed are dropped.
