@@ -186,13 +186,13 @@ type Standardizer struct {
 	keepProps bool
 	types     map[string]string
 
-	bld   *array.RecordBuilder
-	extra []*array.StringBuilder // MergeSchema columns beyond the table's
-	qb    *array.RecordBuilder
+	bld    *array.RecordBuilder
+	extra  []*array.StringBuilder // MergeSchema columns beyond the table's
+	qb     *array.RecordBuilder
 	seen   *Seen    // Options.Seen
 	hashes []uint64 // the event_id hashes of the pending rows (interaction tables)
-	count Counts
-	n     int // rows pending in bld
+	count  Counts
+	n      int // rows pending in bld
 
 	// interaction column indexes
 	iEvent, iUser, iItem, iType, iTS, iDate, iSource, iValue, iProps int
