@@ -371,6 +371,7 @@ func (g *ingestRun) file(ctx context.Context, in *Input) error {
 			pending.Abort(context.WithoutCancel(ctx))
 		}
 	}()
+	full := false // the pending batch has BatchRows records; it is finished when more follow
 	for b, err := range ReadAhead(cr, g.readOptions(in), std) {
 		if err != nil {
 			var ce *ConfigError
@@ -378,6 +379,21 @@ func (g *ingestRun) file(ctx context.Context, in *Input) error {
 				return err
 			}
 			return fail(err)
+		}
+		if b.Counts.Read == 0 {
+			b.Release()
+			continue
+		}
+		if full {
+			full = false
+			if err := finish(false); err != nil {
+				b.Release()
+				return err
+			}
+			if pending, err = g.k.Begin(ctx, appID, seq); err != nil {
+				b.Release()
+				return err
+			}
 		}
 		g.noteReasons(b)
 		werr := pending.Write(ctx, b)
@@ -389,17 +405,9 @@ func (g *ingestRun) file(ctx context.Context, in *Input) error {
 		if g.o.Progress != nil {
 			g.o.Progress(in, cr.n.Load(), g.res.Read+fileCnt.Read+pending.Counts().Read)
 		}
-		if g.o.BatchRows > 0 && inBatch >= g.o.BatchRows {
-			if err := finish(false); err != nil {
-				return err
-			}
-			if pending, err = g.k.Begin(ctx, appID, seq); err != nil {
-				return err
-			}
-		}
+		full = g.o.BatchRows > 0 && inBatch >= g.o.BatchRows
 	}
-	// The last batch is committed even when empty (a file that ends on a batch boundary): it
-	// carries the done marker.
+	// The last batch carries the done marker (it is committed even when the file is empty).
 	if err := finish(true); err != nil {
 		return err
 	}
