@@ -1,4 +1,4 @@
-package source
+package source_test
 
 import (
 	"context"
@@ -8,39 +8,13 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/lakehouse/lake/reader"
 	"github.com/lakehouse/lake/table"
+	"github.com/lakehouse/lake/writer/source"
 )
 
-func countRows(t *testing.T, uri string) int64 {
+func testBatch(t *testing.T) *source.Batch {
 	t.Helper()
-	ctx := context.Background()
-	tb, err := table.Open(ctx, uri, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tb.Close()
-	snap, err := tb.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scan, err := reader.NewScan(ctx, tb, snap, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for rec, err := range scan.Records(ctx) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += rec.NumRows()
-	}
-	return n
-}
-
-func testBatch(t *testing.T) *Batch {
-	t.Helper()
-	s, err := NewStandardizer(&Options{Now: func() time.Time { return time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC) }})
+	s, err := source.NewStandardizer(&source.Options{Now: func() time.Time { return time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,12 +24,12 @@ func testBatch(t *testing.T) *Batch {
 		`{"user_id":"u2","item_id":"i1","interaction_type":"view","timestamp":"2024-03-08T10:00:00Z"}`,
 		`{"user_id":"u3","interaction_type":"view","timestamp":"2024-03-08T10:00:00Z"}`,
 	} {
-		if err := s.AddJSON([]byte(l), Position{}); err != nil {
+		if err := s.AddJSON([]byte(l), source.Position{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	b, err := s.Flush()
-	if err != nil || b.Counts != (Counts{Read: 3, Written: 2, Quarantined: 1}) {
+	if err != nil || b.Counts != (source.Counts{Read: 3, Written: 2, Quarantined: 1}) {
 		t.Fatalf("%v %+v", err, b.Counts)
 	}
 	return b
@@ -71,11 +45,11 @@ func TestSinkCrashBetweenCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tb.Close()
-	qURI, _ := QuarantineURI(uri)
+	qURI, _ := source.QuarantineURI(uri)
 	b := testBatch(t)
 	defer b.Release()
 
-	k, _ := OpenSink(ctx, tb, qURI, nil)
+	k, _ := source.OpenSink(ctx, tb, qURI, nil)
 	p, err := k.Begin(ctx, "app", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -84,22 +58,21 @@ func TestSinkCrashBetweenCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The quarantine commit lands; the process dies before the table's.
-	if _, err := p.quar.Close(ctx); err != nil {
+	if err := source.CommitQuarantineOnly(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	p.main.Abort(ctx)
 	k.Close()
-	if countRows(t, qURI) != 1 || countRows(t, uri) != 0 {
+	if len(tableRows(t, qURI)) != 1 || len(tableRows(t, uri)) != 0 {
 		t.Fatal("setup")
 	}
 
-	k2, _ := OpenSink(ctx, tb, qURI, nil)
+	k2, _ := source.OpenSink(ctx, tb, qURI, nil)
 	defer k2.Close()
 	res, err := k2.Commit(ctx, b, "app", 1, map[string]any{"file": "x"})
 	if err != nil || res.Skipped {
 		t.Fatalf("%v %+v", err, res)
 	}
-	if q, m := countRows(t, qURI), countRows(t, uri); q != 1 || m != 2 {
+	if q, m := len(tableRows(t, qURI)), len(tableRows(t, uri)); q != 1 || m != 2 {
 		t.Fatalf("after the retry: quarantine %d rows, table %d rows", q, m)
 	}
 	// Once both landed, the batch is skipped.
@@ -107,7 +80,7 @@ func TestSinkCrashBetweenCommits(t *testing.T) {
 	if err != nil || !res.Skipped {
 		t.Fatalf("%v %+v", err, res)
 	}
-	if q, m := countRows(t, qURI), countRows(t, uri); q != 1 || m != 2 {
+	if q, m := len(tableRows(t, qURI)), len(tableRows(t, uri)); q != 1 || m != 2 {
 		t.Fatalf("after the second retry: quarantine %d rows, table %d rows", q, m)
 	}
 	// The commit records the counts.
