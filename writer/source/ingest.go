@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/url"
 	"os"
 	"path"
@@ -272,6 +273,22 @@ func (g *ingestRun) jsonArray(in *Input, head []byte) bool {
 	return strings.HasPrefix(s, "[")
 }
 
+// records opens in and returns its standardised batches (read ahead on a goroutine), the counter
+// of its bytes, and the function that closes what it opened (after the loop over the batches).
+func (g *ingestRun) records(ctx context.Context, in *Input) (iter.Seq2[*Batch, error], *countReader, func(), error) {
+	rc, err := in.open(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	std, err := g.standardizer(in)
+	if err != nil {
+		rc.Close()
+		return nil, nil, nil, err
+	}
+	cr := &countReader{r: rc}
+	return ReadAhead(cr, g.readOptions(in), std), cr, func() { std.Close(); rc.Close() }, nil
+}
+
 func (g *ingestRun) standardizer(in *Input) (*Standardizer, error) {
 	o := g.o.Standardize
 	o.File = in.label()
@@ -310,17 +327,11 @@ func (g *ingestRun) file(ctx context.Context, in *Input) error {
 			return nil
 		}
 	}
-	rc, err := in.open(ctx)
+	records, cr, done, err := g.records(ctx, in)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	std, err := g.standardizer(in)
-	if err != nil {
-		return err
-	}
-	defer std.Close()
-	cr := &countReader{r: rc}
+	defer done()
 	var (
 		seq       int64 = 1
 		committed int64
@@ -372,7 +383,7 @@ func (g *ingestRun) file(ctx context.Context, in *Input) error {
 		}
 	}()
 	full := false // the pending batch has BatchRows records; it is finished when more follow
-	for b, err := range ReadAhead(cr, g.readOptions(in), std) {
+	for b, err := range records {
 		if err != nil {
 			var ce *ConfigError
 			if errors.As(err, &ce) {
@@ -477,18 +488,12 @@ func (g *ingestRun) overwrite(ctx context.Context, inputs []*Input) error {
 
 // writeAll writes every record of one input into the pending commit p.
 func (g *ingestRun) writeAll(ctx context.Context, p *Pending, in *Input) error {
-	rc, err := in.open(ctx)
+	records, cr, done, err := g.records(ctx, in)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	std, err := g.standardizer(in)
-	if err != nil {
-		return err
-	}
-	defer std.Close()
-	cr := &countReader{r: rc}
-	for b, err := range ReadAhead(cr, g.readOptions(in), std) {
+	defer done()
+	for b, err := range records {
 		if err != nil {
 			var ce *ConfigError
 			if errors.As(err, &ce) {
