@@ -358,23 +358,25 @@ func TestRecordsOwnership(t *testing.T) {
 	}
 }
 
-// TestWriteGeneratedTable builds an interaction table for manual runs and benchmarks of `lake
-// als` (the mapped-file ingest is someone else's): JOBS_GEN_TABLE=DIR, JOBS_GEN_INTERACTIONS=N
+// BenchmarkWriteGeneratedTable is a tool more than a benchmark: it builds an interaction table
+// for manual runs and benchmarks of `lake als`: JOBS_GEN_TABLE=DIR, JOBS_GEN_INTERACTIONS=N
 // (default 1M; 1 user per 100 and 1 item per 200 interactions).
 //
-//	JOBS_GEN_TABLE=/tmp/ev1m go test -run WriteGeneratedTable ./jobs
-func TestWriteGeneratedTable(t *testing.T) {
+//	JOBS_GEN_TABLE=/tmp/ev1m go test -run '^$' -bench WriteGeneratedTable -benchtime 1x ./jobs
+func BenchmarkWriteGeneratedTable(b *testing.B) {
 	dir := os.Getenv("JOBS_GEN_TABLE")
 	if dir == "" {
-		t.Skip("set JOBS_GEN_TABLE=DIR to build a generated interaction table")
+		b.Skip("set JOBS_GEN_TABLE=DIR to build a generated interaction table")
 	}
 	n := envInt("JOBS_GEN_INTERACTIONS", 1000000)
-	d, err := Generate(&GenOptions{Users: max(100, n/100), Items: max(50, n/200), Interactions: n, Seed: uint64(envInt("JOBS_GEN_SEED", 1))})
-	if err != nil {
-		t.Fatal(err)
+	for b.Loop() {
+		d, err := Generate(&GenOptions{Users: max(100, n/100), Items: max(50, n/200), Interactions: n, Seed: uint64(envInt("JOBS_GEN_SEED", 1))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		v := writeDatasetTable(b, dir, d)
+		b.Logf("%s: version %d, %d interactions", dir, v, len(d.Events))
 	}
-	v := writeDatasetTable(t, dir, d)
-	t.Logf("%s: version %d, %d interactions", dir, v, len(d.Events))
 }
 
 // cancelOnWrite cancels a context at the first progress line that contains match.

@@ -75,23 +75,6 @@ func TestLSHRecall(t *testing.T) {
 	}
 }
 
-// TestLSHRecallOnTrainedFactors: the same on item factors ALS learned from generated data.
-func TestLSHRecallOnTrainedFactors(t *testing.T) {
-	if raceEnabled {
-		t.Skip("a numeric quality check, 10x slower under -race; the concurrency it uses is covered by the other tests")
-	}
-	_, r := genRatings(t, &GenOptions{Users: 3000, Items: 2000, Interactions: 60000, Seed: 12})
-	m, err := TrainALS(context.Background(), r, &ALSOptions{Factors: 32, Iterations: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, st, _, _ := lshRecall(t, m.Items, m.Factors, 500)
-	t.Logf("trained factors, 2000 items: recall@10 %.3f, %.2f%% of pairs", rec, 100*st.PairFraction)
-	if rec < 0.9 {
-		t.Errorf("LSH recall@10 %.3f < 0.90", rec)
-	}
-}
-
 // BenchmarkLSH100k is the issue's check: 100,000 items, 64 factors, recall@10 against brute
 // force (on 2,000 sampled queries) and the share of pairs compared. LSH_ITEMS changes the size.
 //
@@ -109,22 +92,24 @@ func BenchmarkLSH100k(b *testing.B) {
 	}
 }
 
-// TestLSHRecallOnTable measures LSH recall@10 on the item factors of an earlier `lake als` run:
-// JOBS_LSH_FACTORS=PREFIX/item_factors (e.g. a 20M-interaction, 100,000-item run).
-func TestLSHRecallOnTable(t *testing.T) {
+// BenchmarkLSHRecallOnTable measures LSH recall@10 on the item factors of an earlier `lake als`
+// run: JOBS_LSH_FACTORS=PREFIX/item_factors (e.g. a 20M-interaction, 100,000-item run).
+//
+//	JOBS_LSH_FACTORS=/tmp/out20m/item_factors go test -run '^$' -bench LSHRecallOnTable -benchtime 1x ./jobs
+func BenchmarkLSHRecallOnTable(b *testing.B) {
 	uri := os.Getenv("JOBS_LSH_FACTORS")
 	if uri == "" {
-		t.Skip("set JOBS_LSH_FACTORS=PREFIX/item_factors")
+		b.Skip("set JOBS_LSH_FACTORS=PREFIX/item_factors")
 	}
 	f, _, err := readItemFactors(context.Background(), uri, envInt("ALS_BENCH_FACTORS", 64))
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	k := envInt("ALS_BENCH_FACTORS", 64)
 	flat := make([]float32, 0, len(f)*k)
 	for _, v := range f {
 		flat = append(flat, v...)
 	}
-	rec, st, lt, bt := lshRecall(t, flat, k, 2000)
-	t.Logf("%d items: recall@10 %.4f, exact cosines for %.2f%% of pairs, LSH %v, brute force (extrapolated) %v", len(f), rec, 100*st.PairFraction, lt, bt)
+	rec, st, lt, bt := lshRecall(b, flat, k, 2000)
+	b.Logf("%d items: recall@10 %.4f, exact cosines for %.2f%% of pairs, LSH %v, brute force (extrapolated) %v", len(f), rec, 100*st.PairFraction, lt, bt)
 }

@@ -30,6 +30,11 @@ pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
 go test -race -timeout 40m -count=1 "${pkgs[@]}"
 
+if [ $# -eq 0 ]; then
+  echo "== numeric quality checks (built without -race, which slows them tenfold)"
+  go test -timeout 20m -count=1 -run 'Quality|SimilarItemsShareCategory|WarmStart|LSHRecall|Surge|Detect' ./jobs/...
+fi
+
 if [ -f integration/go.mod ] && [ $# -eq 0 ]; then
   echo "== integration (test-only module: DuckDB, multi-process writers)"
   (cd integration && go test -race -timeout 30m -count=1 ./...)
