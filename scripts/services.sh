@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # services.sh start|stop|env: install (idempotently, pinned versions, from the Go module proxy, npm and
 # Debian) and start the servers the tests need, all on loopback:
-#   versitygw (S3) :7070, fake-gcs-server (GCS) :4443, Azurite (Azure Blob) :10000, RabbitMQ :5672.
+#   versitygw (S3) :7070, fake-gcs-server (GCS) :4443, Azurite (Azure Blob) :10000, RabbitMQ :5672;
+#   and Debian's chromium for the collector's browser test (LAKE_TEST_CHROMIUM).
 # `env` prints the environment variables the tests read (eval "$(scripts/services.sh env)").
 set -euo pipefail
 
@@ -57,6 +58,15 @@ install_rabbitmq() {
   (service rabbitmq-server stop || rabbitmqctl stop) >/dev/null 2>&1 || true
 }
 
+# Chromium drives the collector's browser test (chromedp, headless). Debian's package; apt runs
+# after install_rabbitmq, never beside it (one dpkg lock).
+install_chromium() {
+  if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then return 0; fi
+  log "installing chromium from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq chromium >&2 || { apt-get update -qq >&2 || true; apt-get install -y -qq chromium >&2; }
+}
+
 azure_key() {
   local f=$root/azurite/node_modules/azurite/dist/src/blob/utils/constants.js
   sed -n 's/.*EMULATOR_ACCOUNT_KEY_STR *= *"\([^"]*\)".*/\1/p' "$f" | head -n 1
@@ -69,7 +79,7 @@ start() {
   local p2=$!
   install_azurite &
   local p3=$!
-  install_rabbitmq &
+  { install_rabbitmq && install_chromium; } &
   local p4=$!
   wait $p1; wait $p2; wait $p3; wait $p4
 
@@ -119,6 +129,7 @@ export STORAGE_EMULATOR_HOST=127.0.0.1:4443
 export AZURE_STORAGE_ACCOUNT=devstoreaccount1
 export AZURE_STORAGE_KEY='$(azure_key)'
 export RABBIT_SERVER_URL='amqp://guest:guest@127.0.0.1:5672/'
+export LAKE_TEST_CHROMIUM=/usr/bin/chromium
 ENV
 }
 

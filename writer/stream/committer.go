@@ -326,10 +326,24 @@ func (c *Committer) abandon(msgs <-chan *pubsub.Message) {
 	}()
 }
 
-// peekID reads a message's event_id without decoding the rest.
+// peekID reads a message's event_id without decoding the rest: a byte scan for the common case
+// (a top-level "event_id" string without escapes), encoding/json for anything else.
 func peekID(body []byte) string {
-	if !bytes.Contains(body, []byte(`"event_id"`)) {
+	key := []byte(`"event_id"`)
+	i := bytes.Index(body, key)
+	if i < 0 {
 		return ""
+	}
+	if bytes.Count(body, key) == 1 && bytes.IndexByte(body, '\\') < 0 && len(body) > 0 && body[0] == '{' {
+		rest := bytes.TrimLeft(body[i+len(key):], " \t\r\n")
+		if len(rest) > 0 && rest[0] == ':' {
+			rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+			if len(rest) > 0 && rest[0] == '"' {
+				if end := bytes.IndexByte(rest[1:], '"'); end >= 0 && isTopLevel(body, i) {
+					return string(rest[1 : 1+end])
+				}
+			}
+		}
 	}
 	var v struct {
 		EventID json.RawMessage `json:"event_id"`
@@ -342,6 +356,24 @@ func peekID(body []byte) string {
 		return ""
 	}
 	return s
+}
+
+// isTopLevel reports whether offset i of a JSON object without escapes is at nesting depth 1
+// and outside a string.
+func isTopLevel(body []byte, i int) bool {
+	depth, inString := 0, false
+	for _, ch := range body[:i] {
+		switch {
+		case ch == '"':
+			inString = !inString
+		case inString:
+		case ch == '{' || ch == '[':
+			depth++
+		case ch == '}' || ch == ']':
+			depth--
+		}
+	}
+	return depth == 1 && !inString
 }
 
 func redelivered(m *pubsub.Message) bool {

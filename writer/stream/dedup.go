@@ -70,9 +70,10 @@ func (c *Committer) refresh(ctx context.Context) (int, error) {
 }
 
 // scan reads, newest first, the commits from the latest down to ls.scanned+1 (at most
-// LookbackVersions of them), and adds the event ids of the data files added by the first
-// LookbackCommits stream commits found (commits whose commitInfo names a committer). It returns
-// how many ids it added.
+// LookbackVersions of them), and adds the event ids of the data files added by stream commits
+// (commits whose commitInfo names a committer): on the first scan those of the latest
+// LookbackCommits of them, later every one since the previous scan. It returns how many ids it
+// added.
 func (c *Committer) scan(ctx context.Context, ls *logScan) (int, error) {
 	snap, err := ls.t.Snapshot(ctx)
 	if err != nil {
@@ -80,9 +81,13 @@ func (c *Committer) scan(ctx context.Context, ls *logScan) (int, error) {
 	}
 	latest := snap.Version()
 	lowest := max(ls.scanned+1, latest-int64(c.opts.LookbackVersions)+1, 0)
+	limit := c.opts.LookbackCommits
+	if ls.scanned >= 0 {
+		limit = c.opts.LookbackVersions
+	}
 	var paths []string
 	found := 0
-	for v := latest; v >= lowest && found < c.opts.LookbackCommits; v-- {
+	for v := latest; v >= lowest && found < limit; v-- {
 		data, err := ls.t.Bucket().ReadAll(ctx, txlog.CommitKey(v))
 		if err != nil {
 			if gcerrors.Code(err) == gcerrors.NotFound {

@@ -119,7 +119,10 @@ func dial(server string) (*amqp.Connection, error) {
 }
 
 // declare creates (if missing) the durable fanout exchange name and the durable queue name bound
-// to it. Declaring what exists with the same arguments is a no-op.
+// to it. Declaring what exists with the same arguments is a no-op. New queues are quorum queues:
+// their publisher confirms come after a batched write-ahead-log fsync (a few milliseconds),
+// where a classic queue confirms persistent messages only at its periodic fsync (about 200 ms
+// under steady load, measured). A queue that already exists is used as it is, classic or quorum.
 func declare(conn *amqp.Connection, name string) error {
 	ch, err := conn.Channel()
 	if err != nil {
@@ -129,8 +132,20 @@ func declare(conn *amqp.Connection, name string) error {
 	if err := ch.ExchangeDeclare(name, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
 		return err
 	}
-	if _, err := ch.QueueDeclare(name, true, false, false, false, nil); err != nil {
-		return err
+	if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		var aerr *amqp.Error
+		if !errors.As(err, &aerr) || aerr.Code != amqp.PreconditionFailed {
+			return err
+		}
+		// It exists with other arguments (a classic queue): the failed declare closed the
+		// channel; use the queue as it is.
+		if ch, err = conn.Channel(); err != nil {
+			return err
+		}
+		defer ch.Close()
+		if _, err := ch.QueueDeclarePassive(name, true, false, false, false, nil); err != nil {
+			return err
+		}
 	}
 	return ch.QueueBind(name, "", name, false, nil)
 }
