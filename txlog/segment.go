@@ -117,10 +117,10 @@ func list(ctx context.Context, b *blob.Bucket, from int64) (*listing, error) {
 	}
 }
 
-// hasGap reports whether a commit version is missing between the newest checkpoint (or from)
-// and the newest commit.
+// hasGap reports whether a commit version is missing between the newest checkpoint (or from,
+// the first version listed) and the newest commit.
 func (l *listing) hasGap(from int64) bool {
-	base := from
+	base := from - 1
 	for v := range l.checkpoints {
 		if v > base {
 			base = v
