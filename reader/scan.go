@@ -44,6 +44,10 @@ type ScanOptions struct {
 	// BatchSize is the number of rows per record read from a data file (fewer after filtering
 	// or at the end of a row group). 0 means 64Ki.
 	BatchSize int64
+	// Files, when not nil, restricts the scan to these files of the snapshot (read in the order
+	// given) instead of all its active files; pruning and skipping still apply. Compaction
+	// reads the files of one bin this way.
+	Files []*txlog.Add
 }
 
 // DefaultBatchSize is the rows per batch when ScanOptions.BatchSize is 0.
@@ -58,6 +62,9 @@ func (o *ScanOptions) withDefaults() (ScanOptions, error) {
 			c.Columns = []string{}
 		}
 		c.Filters = slices.Clone(o.Filters)
+		if o.Files != nil {
+			c.Files = slices.Clone(o.Files)
+		}
 	}
 	switch {
 	case c.Limit < 0:
@@ -193,6 +200,16 @@ func (s *Scan) Metrics() Metrics {
 // NumFiles is the number of data files the scan will read (after pruning and skipping).
 func (s *Scan) NumFiles() int { return len(s.files) }
 
+// Files returns the add actions of the data files the scan will read (after pruning and
+// skipping), in the order they are read. The actions are the snapshot's: do not modify them.
+func (s *Scan) Files() []*txlog.Add {
+	out := make([]*txlog.Add, len(s.files))
+	for i, f := range s.files {
+		out[i] = f.add
+	}
+	return out
+}
+
 func (s *Scan) plan(ctx context.Context) error {
 	proto := s.snap.Protocol()
 	if err := proto.CheckRead(); err != nil {
@@ -291,7 +308,11 @@ func (s *Scan) plan(ctx context.Context) error {
 	}
 
 	// The files.
-	for _, add := range s.snap.Files() {
+	files := s.opts.Files
+	if files == nil {
+		files = s.snap.Files()
+	}
+	for _, add := range files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
