@@ -178,8 +178,13 @@ func (c cumulative) sample(r *rand.Rand) int {
 // 20:00 UTC), picks a category (a favourite with probability 0.8, else any by popularity) and an
 // item in it by popularity weighted by the user-item affinity of the true factors, and runs the
 // funnel: a view, sometimes a second view, add_to_cart with probability 0.25, purchase after a
-// cart with probability 0.4. Surges on items with a baseline of at least 1 event/hour (or the
-// most popular ones on small sets) and decoys come on top, within the Interactions budget.
+// cart with probability 0.4. Surges (step x1.5-5 for a day, ramp x2-5 over 12 hours, spike x3-5
+// for 2 hours) on items with a baseline of at least MinSurgeBaseline events an hour (or the most
+// popular ones on small sets) and decoys come on top, within the Interactions budget.
+// MinSurgeBaseline is the least expected volume, in events an hour, of an item that gets a surge:
+// below it a surge of a few extra events cannot be told from noise by any detector.
+const MinSurgeBaseline = 20.0
+
 func Generate(opts *GenOptions) (*Dataset, error) {
 	o, err := opts.resolve()
 	if err != nil {
@@ -285,7 +290,7 @@ func Generate(opts *GenOptions) (*Dataset, error) {
 	baseline := func(i int32) float64 { return float64(o.Interactions) * pop[i] / totPop / hours }
 	var cands []int32
 	for _, i := range byPop[min(3, len(byPop)-1):] { // not the very top: surges should stand out
-		if baseline(i) >= 1 {
+		if baseline(i) >= MinSurgeBaseline {
 			cands = append(cands, i)
 		}
 	}
@@ -301,7 +306,9 @@ func Generate(opts *GenOptions) (*Dataset, error) {
 	for s := range nSurges {
 		item := cands[s]
 		kind := s % 3
-		mult := 1.5 + 3.5*r.Float64()
+		// x1.5 to x5 overall; a short burst needs a larger factor to be a surge rather than noise
+		// (a 2-hour spike of x1.5 on 20 events an hour is 20 extra events: two sigma a window).
+		mult := []float64{1.5, 2, 3}[kind] + []float64{3.5, 3, 2}[kind]*r.Float64()
 		startH := earliest + r.Int64N(max(1, latest-earliest))
 		st := startUS + startH*hour
 		dur := min(durs[kind], startUS+span-st)

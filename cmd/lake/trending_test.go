@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lakehouse/lake/jobs"
+	"github.com/lakehouse/lake/table"
+	"github.com/lakehouse/lake/writer"
+)
+
+// writeTrendingEvents builds an interaction table from the generator's Arrow batches.
+func writeTrendingEvents(t *testing.T, uri string, d *jobs.Dataset) {
+	t.Helper()
+	ctx := context.Background()
+	tb, err := table.Create(ctx, uri, table.InteractionSchema(), &table.CreateOptions{PartitionColumns: []string{table.InteractionPartitionColumn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	w, err := writer.New(ctx, tb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rec, err := range d.Records(nil, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTrendingCLI(t *testing.T) {
+	dir := t.TempDir()
+	d, err := jobs.Generate(&jobs.GenOptions{Users: 1000, Items: 300, Days: 4, Interactions: 20000, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := filepath.Join(dir, "events")
+	writeTrendingEvents(t, events, d)
+	out := filepath.Join(dir, "out")
+
+	stdout, stderr, code := lake(t, "trending", "--source", events, "--output", out, "--top", "5")
+	if code != 0 {
+		t.Fatalf("trending: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"popular: version 1", "trending: version 1", "closed windows"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "events/s") {
+		t.Errorf("progress:\n%s", stderr)
+	}
+	// A rerun writes nothing and says so.
+	stdout = mustLake(t, "trending", "--source", events, "--output", out, "--top", "5")
+	if !strings.Contains(stdout, "nothing written") {
+		t.Errorf("rerun: %s", stdout)
+	}
+	// The outputs read back with the contract's columns.
+	rows := mustLake(t, "cat", filepath.Join(out, "popular"), "--format", "jsonl", "--limit", "3")
+	var row map[string]any
+	if err := json.Unmarshal([]byte(strings.SplitN(rows, "\n", 2)[0]), &row); err != nil {
+		t.Fatalf("cat popular: %v: %s", err, rows)
+	}
+	for _, k := range []string{"window_start", "item_id", "count", "rank"} {
+		if _, ok := row[k]; !ok {
+			t.Errorf("popular row lacks %s: %v", k, row)
+		}
+	}
+	desc := mustLake(t, "describe", filepath.Join(out, "trending"), "--format", "json")
+	for _, k := range []string{"window_start", "item_id", "count", "expected", "score", "rank"} {
+		if !strings.Contains(desc, `"`+k+`"`) {
+			t.Errorf("trending schema lacks %s: %s", k, desc)
+		}
+	}
+	hist := mustLake(t, "history", filepath.Join(out, "trending"), "--format", "jsonl", "--limit", "1")
+	if !strings.Contains(hist, `"sourceVersion":"1"`) || !strings.Contains(hist, `"job":"trending"`) {
+		t.Errorf("history lacks the lineage: %s", hist)
+	}
+	// JSON result.
+	stdout = mustLake(t, "trending", "--source", events, "--output", filepath.Join(dir, "out2"), "--window", "2h", "--types", "view", "--json")
+	var res struct {
+		Windows int   `json:"windows"`
+		Events  int64 `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil || res.Windows < 40 || res.Events >= int64(len(d.Events)) {
+		t.Errorf("--json: %v %s", err, stdout)
+	}
+}
+
+func TestTrendingCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events")
+	mustLake(t, "create", events, "--schema", "interactions")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--output", dir}, 2, "--source"},
+		{[]string{"--source", events}, 2, "--output"},
+		{[]string{"--source", events, "--output", dir, "--window", "500ms"}, 2, "at least 1s"},
+		{[]string{"--source", events, "--output", dir, "--window", "soon"}, 2, "--window"},
+		{[]string{"--source", events, "--output", dir, "--threshold", "-1"}, 2, "--threshold"},
+		{[]string{"--source", events, "--output", dir, "--weights", "view"}, 2, "weights"},
+		{[]string{"--source", events, "--output", dir, "--window-origin", "monday"}, 2, "--window-origin"},
+		{[]string{"--source", events, "--output", dir, "--follow", "--source-version", "0"}, 2, "--follow"},
+		{[]string{"--source", events, "--output", dir}, 1, "no events"},
+		{[]string{"--source", filepath.Join(dir, "nope"), "--output", dir}, 1, "nope"},
+		{[]string{"--source", events, "--output", dir, "--source-version", "9"}, 1, "lake history"},
+	} {
+		_, stderr, code := lake(t, append([]string{"trending"}, c.args...)...)
+		if code != c.code || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("trending %v: exit %d, stderr %q; want exit %d and one line with %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}
