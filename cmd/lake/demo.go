@@ -1,13 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -16,108 +17,112 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakehouse/lake/internal/deltaarrow"
-	"github.com/lakehouse/lake/reader"
 	"github.com/lakehouse/lake/table"
-	"github.com/lakehouse/lake/writer"
 )
 
 func init() {
-	register(&command{name: "demo", summary: "the quickstart: a local interaction table, sample data in, results shown", run: runDemo})
+	register(&command{name: "demo", summary: "the quickstart: generated data in through files, jobs run, results shown", run: runDemo})
 }
 
+// runDemo is the tour of the main job on a local folder, made of the commands a user would type:
+// generated data with ground truth, its three source files ingested through their mappings (and
+// a file with bad records, and one ingested twice), ALS and trending on the pinned table, and
+// their outputs read back. It leaves DIR/gen, DIR/events, DIR/events_quarantine and DIR/out.
 func runDemo(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("demo", "[DIR]", e)
-	rows := fs.Int("rows", 200000, "interactions to generate")
+	fs := newFlags("demo", "[DIR] [--interactions N]", e)
+	n := fs.Int("interactions", 200000, "interactions to generate")
 	pos, err := parse(fs, args, 0, 1)
 	if err != nil {
 		return err
+	}
+	if *n < 1000 {
+		return usagef("--interactions must be at least 1000")
 	}
 	dir := "lake-demo"
 	if len(pos) == 1 {
 		dir = pos[0]
 	}
 	abs, _ := filepath.Abs(dir)
-	if _, err := os.Stat(filepath.Join(abs, "_delta_log")); err == nil {
-		return fmt.Errorf("%s already holds a table; give another DIR or remove it", abs)
+	events, gen, out := filepath.Join(abs, "events"), filepath.Join(abs, "gen"), filepath.Join(abs, "out")
+	if _, err := os.Stat(events); err == nil {
+		return fmt.Errorf("%s already holds the demo; give another DIR or remove it", abs)
 	}
-	out := e.stdout
-	t, err := table.Create(ctx, abs, table.InteractionSchema(), &table.CreateOptions{PartitionColumns: []string{"event_date"}})
-	if err != nil {
-		return err
+	w := e.stdout
+	step := 0
+	// lake runs one command in-process and returns what it printed.
+	lake := func(args ...string) (string, error) {
+		var buf bytes.Buffer
+		var errb bytes.Buffer
+		if code := run(ctx, &env{stdout: &buf, stderr: &errb}, args); code != 0 {
+			return "", fmt.Errorf("lake %s: %s", strings.Join(args, " "), strings.TrimSpace(errb.String()))
+		}
+		return strings.TrimSpace(buf.String()), nil
 	}
-	defer t.Close()
-	fmt.Fprintf(out, "1. created %s (Delta table, partitioned by event_date)\n", abs)
+	say := func(format string, a ...any) {
+		step++
+		fmt.Fprintf(w, "%d. "+format+"\n", append([]any{step}, a...)...)
+	}
+	indent := func(s string) string { return "   " + strings.ReplaceAll(s, "\n", "\n   ") }
 
-	start := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-	rng := rand.New(rand.NewPCG(1, 2))
-	half := *rows / 2
-	for i, src := range []string{"web-pixel", "mobile-app"} {
-		rec, err := demoBatch(rng, src, half, start, 7)
-		if err != nil {
-			return err
-		}
-		w, err := writer.New(ctx, t, &writer.Options{OperationParameters: map[string]any{"source": src}})
-		if err != nil {
-			rec.Release()
-			return err
-		}
-		err = w.Write(ctx, rec)
-		rec.Release()
-		if err != nil {
-			return err
-		}
-		res, err := w.Close(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%d. %s: appended %d interactions in %d files as version %d\n", i+2, src, res.Rows, len(res.Added), res.Version)
-	}
-	snap, err := t.Snapshot(ctx)
+	o, err := lake("gen", "--out", gen, "--interactions", strconv.Itoa(*n), "--days", "7", "--seed", "1")
 	if err != nil {
 		return err
 	}
-	d := describe(snap)
-	fmt.Fprintf(out, "4. snapshot v%d: %d files, %d records, %d bytes\n", d.Version, d.NumFiles, *d.NumRecords, d.SizeInBytes)
+	say("lake gen: %s", o)
+	if _, err := lake("create", events, "--schema", "interactions"); err != nil {
+		return err
+	}
+	say("lake create %s --schema interactions (a Delta table partitioned by event_date)", events)
+	for _, f := range []string{"retail.csv", "app.json", "clicks.ndjson"} {
+		m := filepath.Join(gen, "mappings", strings.Split(f, ".")[0]+".json")
+		o, err := lake("ingest", events, filepath.Join(gen, f), "--mapping", m)
+		if err != nil {
+			return err
+		}
+		say("lake ingest %s --mapping %s:\n%s", f, filepath.Base(m), indent(o))
+	}
+	bad := filepath.Join(gen, "late.ndjson")
+	if err := os.WriteFile(bad, []byte(`{"user_id":"u1","item_id":"i1","interaction_type":"view","timestamp":"2024-03-07T12:00:00Z"}
+{"user_id":"u2","item_id":"i2","interaction_type":"view","timestamp":"yesterday"}
+{"user_id":"u3","interaction_type":"view","timestamp":"2024-03-07T12:00:00Z"}
+{"user_id":"u4","item_id":"i4","interaction_type":"view","timestamp":"2024-03-07T12:00:00Z"}
+`), 0o644); err != nil {
+		return err
+	}
+	if o, err = lake("ingest", events, bad); err != nil {
+		return err
+	}
+	say("a file with two bad records of four (bad ones go to the quarantine table, with reasons):\n%s", indent(o))
+	if o, err = lake("cat", events+"_quarantine", "--columns", "line,reason", "--format", "jsonl"); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, indent(o))
+	if o, err = lake("ingest", events, filepath.Join(gen, "retail.csv"), "--mapping", filepath.Join(gen, "mappings", "retail.json")); err != nil {
+		return err
+	}
+	say("the retail file again (its fingerprint is in the table):\n%s", indent(o))
 
-	v1, err := t.SnapshotAt(ctx, 1)
-	if err != nil {
+	if o, err = lake("als", "--source", events, "--output", out, "--factors", "32", "--iterations", "10"); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "5. time travel: version 1 had %d files (only the web-pixel batch)\n", v1.NumFiles())
-
-	lastDay := start.AddDate(0, 0, 6).Format("2006-01-02")
-	scan, err := reader.NewScan(ctx, t, snap, &reader.ScanOptions{
-		Columns: []string{"item_id"},
-		Filters: []reader.Filter{{Column: "event_date", Op: "=", Values: []string{lastDay}}, {Column: "interaction_type", Op: "=", Values: []string{"purchase"}}},
-	})
-	if err != nil {
+	say("lake als --source %s --output %s (implicit ALS, LSH similar items, recommendations):\n%s", dir+"/events", dir+"/out", indent(o))
+	if o, err = lake("trending", "--source", events, "--output", out, "--window", "1h"); err != nil {
 		return err
 	}
-	counts := map[string]int{}
-	for rec, err := range scan.Records(ctx) {
-		if err != nil {
-			return err
-		}
-		col := rec.Column(0).(*array.String)
-		for i := 0; i < col.Len(); i++ {
-			counts[col.Value(i)]++
-		}
+	say("lake trending --window 1h (surges against each item's own forecast; popularity):\n%s", indent(o))
+	if o, err = lake("cat", filepath.Join(out, "trending"), "--format", "table", "--limit", "5", "--columns", "window_start,item_id,count,expected,score"); err != nil {
+		return err
 	}
-	m := scan.Metrics()
-	type kv struct {
-		item string
-		n    int
+	fmt.Fprintln(w, indent(o))
+	if o, err = lake("cat", filepath.Join(out, "similar_items"), "--where", "rank <= 3", "--limit", "6", "--format", "table"); err != nil {
+		return err
 	}
-	var top []kv
-	for k, v := range counts {
-		top = append(top, kv{k, v})
+	say("you may also like (out/similar_items, 6 rows):\n%s", indent(o))
+	if o, err = lake("history", events, "--format", "table", "--limit", "3"); err != nil {
+		return err
 	}
-	sort.Slice(top, func(i, j int) bool { return top[i].n > top[j].n || (top[i].n == top[j].n && top[i].item < top[j].item) })
-	fmt.Fprintf(out, "6. top purchased items on %s (read %d of %d files; %d pruned by partition):\n", lastDay, m.FilesRead, m.FilesConsidered, m.FilesPrunedByPartition)
-	for i := 0; i < len(top) && i < 5; i++ {
-		fmt.Fprintf(out, "   %d. %s  %d purchases\n", i+1, top[i].item, top[i].n)
-	}
-	fmt.Fprintf(out, "\nNext: lake history %s · lake cat %s --where \"event_date = %s\" --limit 10 · lake describe %s\n", dir, dir, lastDay, dir)
+	say("lake history (the newest commits; every ingest is one, with its counts):\n%s", indent(o))
+	fmt.Fprintf(w, "\nNext: lake cat %s/events --where \"interaction_type = purchase\" --limit 10 · lake describe %s/events · lake serve --table %s/events --demo-site\n", dir, dir, dir)
 	return nil
 }
 

@@ -138,14 +138,22 @@ func TestIngestBadInputCommitsNothing(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	out := mustLake(t, "demo", dir, "--rows", "20000")
-	for _, want := range []string{"version 1", "version 2", "20000 records", "top purchased items", "pruned by partition"} {
+	out := mustLake(t, "demo", dir, "--interactions", "20000")
+	for _, want := range []string{"lake gen: generated 20000 interactions", "(4 read, 2 quarantined, 0 duplicate)",
+		`"reason":"missing item_id"`, "1 files already ingested", "held-out recall@10", "out/trending: version 1",
+		"similar_item_id", "VERSION"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}
 	}
+	for _, sub := range []string{"events/_delta_log", "events_quarantine/_delta_log", "gen/truth/surges.jsonl",
+		"out/similar_items/_delta_log", "out/user_recommendations/_delta_log", "out/trending/_delta_log", "out/popular/_delta_log"} {
+		if _, err := os.Stat(filepath.Join(dir, sub)); err != nil {
+			t.Errorf("demo left no %s: %v", sub, err)
+		}
+	}
 	if _, _, code := lake(t, "demo", dir); code != 1 {
-		t.Fatal("demo over an existing table must fail")
+		t.Fatal("demo over an existing demo must fail")
 	}
 }
 
