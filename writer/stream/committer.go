@@ -156,7 +156,9 @@ func New(ctx context.Context, t *table.Table, sub *pubsub.Subscription, opts *Op
 		}
 	}
 	sink, err := source.OpenSink(ctx, t, o.QuarantineURI, &source.SinkOptions{
-		Writer: &writer.Options{Operation: "STREAMING UPDATE"},
+		// One encoding goroutine: a micro-batch is small, and in `lake serve` the collector's
+		// requests share the cores (a batch encoded on every core stalls them: pixel p99).
+		Writer: &writer.Options{Operation: "STREAMING UPDATE", Parallelism: 1},
 	})
 	if err != nil {
 		return nil, err
