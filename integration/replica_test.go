@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -16,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lakehouse/lake/internal/testutil/tablerows"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -23,10 +24,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lakehouse/lake/compaction"
-	"github.com/lakehouse/lake/internal/rowfmt"
 	"github.com/lakehouse/lake/internal/storage"
 	"github.com/lakehouse/lake/internal/storage/storagetest"
-	"github.com/lakehouse/lake/reader"
 	"github.com/lakehouse/lake/replica"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
@@ -93,35 +92,11 @@ func replicaAppend(t testing.TB, tbl *table.Table, first, n int) int64 {
 // replicaRows is the snapshot's rows as sorted JSON lines: a canonical form to compare.
 func replicaRows(t testing.TB, tbl *table.Table, version int64) []string {
 	t.Helper()
-	ctx := context.Background()
-	snap, err := tbl.SnapshotAt(ctx, version)
+	snap, err := tbl.SnapshotAt(context.Background(), version)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := reader.NewScan(ctx, tbl, snap, &reader.ScanOptions{Columns: []string{"id", "user", "day"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	out, err := rowfmt.NewWriter(&buf, "jsonl", sc.Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range sc.Records(ctx) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := out.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out.Flush()
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) == 1 && lines[0] == "" {
-		return nil
-	}
-	slices.Sort(lines)
-	return lines
+	return tablerows.Lines(t, tbl, snap, "id", "user", "day")
 }
 
 func backend(t *testing.T, name string) storagetest.Backend {

@@ -1,21 +1,18 @@
 package replica_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
+
+	"github.com/lakehouse/lake/internal/testutil/tablerows"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/lakehouse/lake/internal/rowfmt"
-	"github.com/lakehouse/lake/reader"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
 	"github.com/lakehouse/lake/writer"
@@ -81,34 +78,7 @@ func rows(t testing.TB, tbl *table.Table, version int64) []string {
 }
 
 func snapRows(t testing.TB, tbl *table.Table, snap *txlog.Snapshot) []string {
-	t.Helper()
-	ctx := context.Background()
-	sc, err := reader.NewScan(ctx, tbl, snap, &reader.ScanOptions{Columns: []string{"id", "user", "day"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	out, err := rowfmt.NewWriter(&buf, "jsonl", sc.Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range sc.Records(ctx) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := out.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := out.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) == 1 && lines[0] == "" {
-		lines = nil
-	}
-	slices.Sort(lines)
-	return lines
+	return tablerows.Lines(t, tbl, snap, "id", "user", "day")
 }
 
 func open(t testing.TB, uri string) *table.Table {

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lakehouse/lake/internal/rowfmt"
-	"github.com/lakehouse/lake/reader"
+	"github.com/lakehouse/lake/internal/testutil/tablerows"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/writer/source"
 )
@@ -119,30 +119,6 @@ func newTable(t *testing.T) *table.Table {
 }
 
 // tableRows reads a table's latest snapshot as JSON rows.
-func tableRows(t *testing.T, uri string) []map[string]any {
-	t.Helper()
-	ctx := context.Background()
-	tb, err := table.Open(ctx, uri, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tb.Close()
-	snap, err := tb.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scan, err := reader.NewScan(ctx, tb, snap, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]any
-	for rec, err := range scan.Records(ctx) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, jsonRows(t, rec)...)
-	}
-	return out
-}
+func tableRows(t *testing.T, uri string) []map[string]any { return tablerows.Latest(t, uri) }
 
 func ptr[T any](v T) *T { return &v }
