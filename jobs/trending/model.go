@@ -19,7 +19,7 @@ var DefaultOrigin = time.Date(1970, 1, 5, 0, 0, 0, 0, time.UTC)
 const (
 	DefaultWindow    = time.Hour
 	DefaultLateness  = 10 * time.Minute
-	DefaultThreshold = 10.0 // -log10 of a tail probability (or the CUSUM statistic in log10 units)
+	DefaultThreshold = 8.0 // -log10 of a tail probability (or the CUSUM statistic in log10 units)
 	DefaultMinCount  = 3
 	DefaultTop       = 20
 )
@@ -532,8 +532,12 @@ func (d *Detector) close(k int64, acc *windowAcc) Window {
 		g.Wait()
 	}
 	var dispNum, dispDen, deltaNum, deltaDen int64
+	excess := map[int32]int64{}
 	for _, p := range parts {
 		res.Trending = append(res.Trending, p.rows...)
+		for _, e := range p.excess {
+			excess[e.cat] += e.excess
+		}
 		dispNum, dispDen, deltaNum, deltaDen = dispNum+p.dispNum, dispDen+p.dispDen, deltaNum+p.deltaNum, deltaDen+p.deltaDen
 	}
 	// Site-wide dispersion and forecast error.
@@ -546,7 +550,7 @@ func (d *Detector) close(k int64, acc *windowAcc) Window {
 	}
 	// Category updates.
 	for c := range nc {
-		cnt := float64(d.catCnt[c]) / fixedPoint
+		cnt := float64(max(0, d.catCnt[c]-excess[int32(c)])) / fixedPoint
 		cs.num[c] = d.lambdaL*cs.num[c] + cnt
 		cs.den[c] = d.lambdaL*cs.den[c] + T*catDay[c]*catWeek[c]
 		if d.dayPhases > 0 {
@@ -634,6 +638,15 @@ type windowCtx struct {
 type itemsOut struct {
 	rows                                 []Row
 	dispNum, dispDen, deltaNum, deltaDen int64 // fixed point: order-independent sums
+	excess                               []catExcess
+}
+
+// catExcess is the part of a flagged item's count above its forecast: it is kept out of its
+// category's level and seasons, so that one surging item does not teach its category (and,
+// through it, every other item of the category) a weekday that is not there.
+type catExcess struct {
+	cat    int32
+	excess int64 // fixed point
 }
 
 // scoreItems forecasts, scores and updates items [lo, hi) for a window. Chunks touch disjoint
@@ -678,6 +691,9 @@ func (d *Detector) scoreItems(w *windowCtx, lo, hi int) (out itemsOut) {
 			if score >= d.p.Threshold {
 				out.rows = append(out.rows, Row{Item: d.itemIDs[i], Count: c, Expected: mu, Score: score})
 				d.flagged[i] = true
+				if ci >= 0 && c > mu {
+					out.excess = append(out.excess, catExcess{cat: ci, excess: int64((c - mu) * fixedPoint)})
+				}
 				s = 0
 			}
 			is.cusum[i] = float32(min(s, 1e6))

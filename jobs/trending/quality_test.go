@@ -258,14 +258,10 @@ func qualitySize(seed uint64) *jobs.GenOptions {
 }
 
 // TestQualityOnGeneratedData runs the detector and a windowed z-score baseline on `lake gen`
-// data over three seeds and checks the issue's criteria. F1 over every planted surge is logged
-// but not asserted: the generator plants most surges on items of 1 to 5 events an hour, where
-// a 2-hour spike of x2.5 is a handful of events that no detector can tell from noise at one
-// false alarm in a million item-windows (the oracle score says how much evidence each surge
-// carries, knowing its true rate and span). Asserted: F1 at least 0.9 on the surges whose
-// oracle score is at least 10, F1 at least the baseline's + 0.1, median delay at most one
-// window on the surges detectable within two windows, no alarm in the site-wide spike or the
-// daily peaks, and at most one false alarm per 1,000 item-windows.
+// data over three seeds and checks the issue's criteria: event-level F1 over every planted surge
+// at least 0.9 and at least the baseline's + 0.1, median delay at most one window, no alarm in the
+// site-wide spike or the daily peaks, at most one false alarm per 1,000 item-windows. The oracle
+// score (the evidence each surge carries, knowing its true rate and span) is logged.
 func TestQualityOnGeneratedData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates data")
@@ -304,8 +300,11 @@ func TestQualityOnGeneratedData(t *testing.T) {
 		if raceEnabled {
 			continue
 		}
-		if q.F1 < 0.85 {
-			t.Errorf("seed %d: F1 over every planted surge %.3f, want >= 0.85 (and >= 0.9 on average)", seed, q.F1)
+		if q.F1 < 0.9 {
+			t.Errorf("seed %d: F1 over every planted surge %.3f, want >= 0.9", seed, q.F1)
+		}
+		if q.MedianDelay > 1 {
+			t.Errorf("seed %d: median detection delay %.1f windows, want <= 1", seed, q.MedianDelay)
 		}
 		if q.F1 < base.F1+0.1 {
 			t.Errorf("seed %d: F1 %.3f, want >= the z-score baseline's %.3f + 0.1", seed, q.F1, base.F1)
@@ -313,19 +312,13 @@ func TestQualityOnGeneratedData(t *testing.T) {
 		if q.FastSurges > 0 && q.MedianDelayFast > 1 {
 			t.Errorf("seed %d: median delay %.1f windows on the surges detectable within two windows, want <= 1", seed, q.MedianDelayFast)
 		}
-		// The site-wide spike must raise no flag; a daily peak at most one over the fortnight (seed 3
-		// has one: see the design notes' blind spots).
-		if q.SpikeFlags > 0 || q.PeakFlags > 1 {
-			t.Errorf("seed %d: %d false flags in the site-wide spike, %d in daily peaks; want none and at most 1", seed, q.SpikeFlags, q.PeakFlags)
+		if q.SpikeFlags > 0 || q.PeakFlags > 0 {
+			t.Errorf("seed %d: %d false flags in the site-wide spike, %d in daily peaks; want none", seed, q.SpikeFlags, q.PeakFlags)
 		}
 		if rate := float64(q.FalseFlags) / float64(q.ItemWindows); rate > 1e-3 {
 			t.Errorf("seed %d: %.5f false alarms per item-window, want <= 0.001", seed, rate)
 		}
 	}
 	t.Logf("F1 per seed: all surges %.3f, detectable surges %.3f", f1s, f1d)
-	if !raceEnabled && len(f1s) == 3 {
-		if mean := (f1s[0] + f1s[1] + f1s[2]) / 3; mean < 0.9 {
-			t.Errorf("mean F1 over the three seeds %.3f, want >= 0.9", mean)
-		}
-	}
+
 }
