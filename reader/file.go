@@ -61,14 +61,15 @@ func (s *Scan) readFileErr(ctx context.Context, f *fileTask, send func(arrow.Rec
 	var dv *roaring64.Bitmap
 	if d := f.add.DeletionVector; d != nil {
 		bm, where, err := loadDV(ctx, d, func(ctx context.Context, key string, absolute bool, off, n int64) ([]byte, error) {
+			b := s.bucket
 			if absolute {
-				k, err := s.res.key(key)
+				fb, k, err := s.resolve(ctx, key)
 				if err != nil {
 					return nil, err
 				}
-				key = k
+				b, key = fb, k
 			}
-			return readRange(ctx, s.bucket, key, off, n, &s.m.bytesRead)
+			return readRange(ctx, b, key, off, n, &s.m.bytesRead)
 		})
 		if err != nil {
 			var uf *UnsupportedError
@@ -81,7 +82,11 @@ func (s *Scan) readFileErr(ctx context.Context, f *fileTask, send func(arrow.Rec
 		dv = bm
 	}
 
-	ra, _, err := openObject(ctx, s.bucket, f.key, f.add.Size, &s.m.bytesRead)
+	bucket := f.bucket
+	if bucket == nil {
+		bucket = s.bucket
+	}
+	ra, _, err := openObject(ctx, bucket, f.key, f.add.Size, &s.m.bytesRead)
 	if err != nil {
 		return err
 	}

@@ -122,10 +122,11 @@ type column struct {
 
 // fileTask is one data file to read.
 type fileTask struct {
-	add  *txlog.Add
-	path string  // add.path URL-decoded, for messages
-	key  string  // bucket key
-	part []value // by column index, for partition columns
+	add    *txlog.Add
+	path   string       // add.path URL-decoded, for messages
+	key    string       // bucket key
+	bucket *blob.Bucket // the bucket of key: the table's, or a shallow clone's source
+	part   []value      // by column index, for partition columns
 }
 
 // rowFilter is a filter tested on rows: its column is not a partition column.
@@ -136,11 +137,12 @@ type rowFilter struct {
 
 // Scan is a planned scan of one snapshot. Create it with NewScan.
 type Scan struct {
-	bucket *blob.Bucket
-	res    resolver
-	snap   *txlog.Snapshot
-	opts   ScanOptions
-	mode   mappingMode
+	bucket  *blob.Bucket
+	res     resolver
+	foreign *foreignSource // a shallow clone's source, nil for other tables
+	snap    *txlog.Snapshot
+	opts    ScanOptions
+	mode    mappingMode
 
 	cols    []*column
 	out     []int // indices in cols of the projection, in order
@@ -164,10 +166,11 @@ func NewScan(ctx context.Context, t *table.Table, snap *txlog.Snapshot, opts *Sc
 		return nil, err
 	}
 	s := &Scan{
-		bucket: t.Bucket(),
-		res:    resolver{bucket: t.Bucket(), uri: t.URI(), localDir: t.LocalDir()},
-		snap:   snap,
-		opts:   o,
+		bucket:  t.Bucket(),
+		res:     resolver{bucket: t.Bucket(), uri: t.URI(), localDir: t.LocalDir()},
+		foreign: newForeignSource(snap.Configuration()[ShallowSourceProperty]),
+		snap:    snap,
+		opts:    o,
 	}
 	if err := s.plan(ctx); err != nil {
 		return nil, err
@@ -318,11 +321,11 @@ func (s *Scan) plan(ctx context.Context) error {
 		}
 		s.m.filesConsidered.Add(1)
 		ft := &fileTask{add: add, path: add.Path}
-		key, err := s.res.key(add.Path)
+		b, key, err := s.resolve(ctx, add.Path)
 		if err != nil {
 			return &FileError{Path: add.Path, Err: err}
 		}
-		ft.key, ft.path = key, key
+		ft.bucket, ft.key, ft.path = b, key, key
 		ft.part = make([]value, len(s.cols))
 		for i, c := range s.cols {
 			if !c.partition {

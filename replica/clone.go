@@ -14,13 +14,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lakehouse/lake/internal/storage"
+	"github.com/lakehouse/lake/reader"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
 )
 
 // ShallowSourceProperty is the table property a shallow clone carries: the source table's URI
 // (its files are the clone's files; a vacuum there breaks the clone).
-const ShallowSourceProperty = "lake.shallowClone.source"
+const ShallowSourceProperty = reader.ShallowSourceProperty
 
 // CloneOptions configure Clone. A nil *CloneOptions clones the latest version, deep.
 type CloneOptions struct {

@@ -136,6 +136,22 @@ func TestCloneShallow(t *testing.T) {
 	if h[0].CommitInfo.OperationParameters["isShallow"] != true {
 		t.Fatalf("commitInfo %+v", h[0].CommitInfo)
 	}
+	// The clone reads its source's files, local or on an object store.
+	if got, want := snapRows(t, dt, snap), rows(t, st, 1); !slices.Equal(got, want) || len(got) != 10 {
+		t.Fatalf("shallow clone rows %v, source rows %v", got, want)
+	}
+	msrc := "mem://shallow-src-" + filepath.Base(t.TempDir())
+	mst := createTable(t, msrc, nil)
+	appendRows(t, mst, 100, 5)
+	mdst := localURI(t)
+	if _, err := replica.Clone(ctx, msrc, mdst, &replica.CloneOptions{Shallow: true}); err != nil {
+		t.Fatal(err)
+	}
+	mdt := open(t, mdst)
+	msnap, _ := mdt.Snapshot(ctx)
+	if got, want := snapRows(t, mdt, msnap), rows(t, mst, 1); !slices.Equal(got, want) || len(got) != 5 {
+		t.Fatalf("shallow clone of mem:// rows %v, source rows %v", got, want)
+	}
 }
 
 func TestSyncMirrorsEveryVersion(t *testing.T) {
