@@ -118,6 +118,7 @@ func (s *Standardizer) extraColumn(name string) *array.StringBuilder {
 			return s.extra[i]
 		}
 	}
+	name = strings.Clone(name) // the schema keeps it; the record's fields are views of its line
 	b := array.NewStringBuilder(s.mem)
 	for b.Len() < s.n {
 		b.AppendNull()

@@ -273,7 +273,7 @@ func (s *Standardizer) properties(r record) ([]kv, string) {
 		}
 	}
 	if len(out) > 1 {
-		sort.Slice(out, func(i, j int) bool { return out[i].k < out[j].k })
+		sort.SliceStable(out, func(i, j int) bool { return out[i].k < out[j].k })
 		// Later keys win: keep the last of each run of equal keys.
 		w := 0
 		for i := range out {

@@ -185,7 +185,8 @@ type Standardizer struct {
 	bld    *array.RecordBuilder
 	extra  []*array.StringBuilder // MergeSchema columns beyond the table's
 	qb     *array.RecordBuilder
-	seen   *Seen    // Options.Seen
+	seen   *Seen // Options.Seen
+	fast   fastRecord
 	hashes []uint64 // the event_id hashes of the pending rows (interaction tables)
 	count  Counts
 	n      int // rows pending in bld
@@ -401,6 +402,9 @@ func (s *Standardizer) reset() {
 
 var quarantineArrow, _ = deltaarrow.Schema(QuarantineSchema())
 
+// slowJSON turns the fast JSON object parser off (tests compare the two paths).
+var slowJSON = false
+
 // Remember marks eventID as already written: a later record with it is a duplicate.
 func (s *Standardizer) Remember(eventID string) { s.seen.add(xxh3.HashString(eventID)) }
 
@@ -413,6 +417,9 @@ func (s *Standardizer) Counts() Counts { return s.count }
 // AddJSON standardises one JSON object (a collector event, an NDJSON line). A value that is not
 // a JSON object is quarantined. The only error is a *ConfigError.
 func (s *Standardizer) AddJSON(raw []byte, pos Position) error {
+	if !slowJSON && s.fast.parse(raw) {
+		return s.add(&s.fast, raw, pos)
+	}
 	var obj map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -440,7 +447,11 @@ func (s *Standardizer) AddJSON(raw []byte, pos Position) error {
 func (s *Standardizer) add(r record, raw []byte, pos Position) error {
 	s.count.Read++
 	if !utf8.Valid(raw) {
-		s.quarantine(raw, pos, "invalid UTF-8", s.peekUser(r))
+		u := s.peekUser(r)
+		if strings.ContainsRune(u, utf8.RuneError) {
+			u = "" // decoded from the invalid bytes themselves: not an id to erase by
+		}
+		s.quarantine(raw, pos, "invalid UTF-8", u)
 		return nil
 	}
 	var reason string
