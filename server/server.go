@@ -43,6 +43,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
+	// Reads, when set, serves the read APIs (GET /v1/items/{id}/similar, /v1/users/{id}/
+	// recommendations, /v1/trending, /v1/popular) from these job outputs; the caller runs its
+	// Run loop. Without it those endpoints answer 503.
+	Reads *Outputs
+	// ReadToken, when set, is required as `Authorization: Bearer TOKEN` on the read APIs.
+	ReadToken string
+	// MaxK caps the k of a read (default 100).
+	MaxK int
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -83,6 +91,12 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MaxK == 0 {
+		c.MaxK = 100
+	}
+	if c.MaxK < 0 {
+		return c, errors.New("server: MaxK must be positive")
 	}
 	return c, nil
 }
@@ -132,6 +146,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/events", s.limited(s.cors(s.handleEvents)))
 	s.mux.HandleFunc("OPTIONS /v1/events", s.cors(s.handlePreflight))
 	s.mux.HandleFunc("GET /pixel.js", s.handlePixelJS)
+	s.mux.HandleFunc("GET /v1/items/{id}/similar", s.limited(s.reads(s.handleSimilar)))
+	s.mux.HandleFunc("GET /v1/users/{id}/recommendations", s.limited(s.reads(s.handleRecs)))
+	s.mux.HandleFunc("GET /v1/trending", s.limited(s.reads(s.handleTrending)))
+	s.mux.HandleFunc("GET /v1/popular", s.limited(s.reads(s.handlePopular)))
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.Handle("GET /metrics", s.opts.Metrics.Handler())
 	if s.opts.DemoSite {

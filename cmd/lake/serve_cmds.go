@@ -21,7 +21,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "serve", summary: "collect events over HTTP (pixel, POST /v1/events) and commit them to a table through a queue", run: runServe})
+	register(&command{name: "serve", summary: "collect events over HTTP (pixel, POST /v1/events) and commit them to a table through a queue; serve the read APIs over the job outputs (--outputs)", run: runServe})
 	register(&command{name: "commit-stream", summary: "one more committer: consume a queue into a table", run: runCommitStream})
 }
 
@@ -116,19 +116,20 @@ func (s *batchStats) String() string {
 }
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("serve", "--table URI [--queue URL] [--addr 127.0.0.1:8080] [--write-token T] [--tls-cert F --tls-key F] [--demo-site] [--batch-rows N] [--batch-interval D] [--name NAME]", e)
+	fs := newFlags("serve", "--table URI [--outputs PREFIX] [--queue URL] [--addr 127.0.0.1:8080] [--write-token T] [--read-token T] [--tls-cert F --tls-key F] [--demo-site] [--batch-rows N] [--batch-interval D] [--name NAME]", e)
 	cf := addCommitterFlags(fs, "mem://lake-events", "lake-serve")
 	addr := fs.String("addr", "127.0.0.1:8080", "the address to listen on (port 0: any free port; the address is printed)")
 	writeToken := fs.String("write-token", "", "require 'Authorization: Bearer T' on POST /v1/events (default $LAKE_WRITE_TOKEN; the pixel stays public)")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate file: serve HTTPS (with --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key file (with --tls-cert)")
 	demo := fs.Bool("demo-site", false, "serve a small demo shop at /demo/ that sends events through /pixel.js")
-	rateLimit := fs.Float64("rate-limit", 200, "requests per second each client IP may make to /p.gif and /v1/events (bursts of twice that); 0 turns the limit off")
+	rateLimit := fs.Float64("rate-limit", 200, "requests per second each client IP may make to /p.gif, /v1/events and the read APIs (bursts of twice that); 0 turns the limit off")
 	maxBody := fs.Int64("max-body", 1<<20, "the largest request body in bytes (larger: 413)")
 	origins := &listFlag{split: true}
 	fs.Var(origins, "allowed-origins", "origins CORS allows, comma-separated (default: any)")
-	fs.String("outputs", "", "the job outputs prefix for the read APIs (accepted; the read APIs come in a later version and it does nothing yet)")
-	fs.String("read-token", "", "the token of the read APIs (accepted; does nothing yet)")
+	outputs := fs.String("outputs", "", "the job outputs prefix (lake als / lake trending --output PREFIX): serve the read APIs /v1/items/{id}/similar, /v1/users/{id}/recommendations, /v1/trending, /v1/popular from it")
+	outputsPoll := fs.Duration("outputs-poll", 3*time.Second, "how often to check the output tables for a new version (a new version is loaded and swapped in without a restart)")
+	readToken := fs.String("read-token", "", "require 'Authorization: Bearer T' on the read APIs (default $LAKE_READ_TOKEN; empty: reads are open)")
 	config := fs.String("config", "", "a configuration file (not supported yet)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
@@ -149,6 +150,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if *writeToken == "" {
 		*writeToken = os.Getenv("LAKE_WRITE_TOKEN")
 	}
+	if *readToken == "" {
+		*readToken = os.Getenv("LAKE_READ_TOKEN")
+	}
+	if *outputsPoll <= 0 {
+		return usagef("--outputs-poll must be positive, got %v", *outputsPoll)
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := cf.logger(e)
@@ -163,6 +170,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return usagef("--queue: %v", err)
 	}
 	defer closeQueue(q, logger)
+	var reads *server.Outputs
+	if *outputs != "" {
+		if reads, err = server.NewOutputs(*outputs, &server.OutputsOptions{Poll: *outputsPoll, Events: t.URI(), Logger: logger}); err != nil {
+			return err
+		}
+		defer reads.Close()
+		// Load what is there before listening, so the first answers do not wait for a poll.
+		if err := reads.Refresh(ctx); err != nil {
+			logger.Warn("loading the job outputs", "prefix", *outputs, "err", err)
+		}
+	}
 	metrics := server.NewMetrics()
 	rl := *rateLimit
 	if rl == 0 {
@@ -171,6 +189,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	srv, err := server.New(q, &server.Options{
 		WriteToken: *writeToken, MaxBodyBytes: *maxBody, RateLimit: rl, AllowedOrigins: origins.vals,
 		DemoSite: *demo, Metrics: metrics, Logger: logger, BeforeSend: stream.BeforeSend,
+		Reads: reads, ReadToken: *readToken,
 	})
 	if err != nil {
 		return err
@@ -209,6 +228,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if *demo {
 		fmt.Fprintf(e.stderr, "lake serve: demo shop at %s://%s/demo/\n", scheme, ln.Addr())
 	}
+	if reads != nil {
+		fmt.Fprintf(e.stderr, "lake serve: read APIs over %s (loaded: %s)\n", reads.Prefix(), versionsLine(reads.Versions()))
+	}
 
 	// The committer runs until the HTTP server has stopped, so every event the collector accepted
 	// is committed (mem://: drained) or left in the durable queue.
@@ -217,6 +239,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	cctx, stopCommitter := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCommitter()
 	cerr := make(chan error, 1)
+	if reads != nil {
+		readsDone := make(chan struct{})
+		go func() { defer close(readsDone); reads.Run(sctx) }()
+		defer func() { stopServing(); <-readsDone }() // before reads.Close
+	}
 	go func() {
 		err := c.Run(cctx)
 		if err != nil {
@@ -229,6 +256,20 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	err = <-cerr
 	fmt.Fprintf(e.stderr, "lake serve: stopped; %s\n", &stats)
 	return errors.Join(serr, err)
+}
+
+// versionsLine renders the output versions loaded, e.g. "popular v3, similar_items v2".
+func versionsLine(v map[string]int64) string {
+	if len(v) == 0 {
+		return "none yet; the endpoints answer 503 until the jobs have run"
+	}
+	parts := make([]string, 0, len(v))
+	for _, name := range []string{server.OutSimilar, server.OutRecs, server.OutTrend, server.OutPopular} {
+		if ver, ok := v[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s v%d", name, ver))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // closeQueue shuts the queue down (pending acks are sent) and logs what failed: an ack that did
