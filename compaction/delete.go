@@ -9,10 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lakehouse/lake/reader"
@@ -32,6 +34,10 @@ type DeleteOptions struct {
 	Allocator memory.Allocator
 	// Now is the clock of the removes' deletionTimestamp (default time.Now).
 	Now func() time.Time
+	// DVInlineMaxBytes is the largest serialised deletion vector stored inline in the log
+	// (Z85); larger ones go to one deletion vector file per delete. 0 means
+	// DefaultDVInlineMaxBytes; negative means never inline.
+	DVInlineMaxBytes int
 }
 
 // DeleteResult describes a delete.
@@ -46,16 +52,23 @@ type DeleteResult struct {
 	FilesScanned             int
 	FilesRemoved, FilesAdded int64
 	BytesRemoved, BytesAdded int64
+	// DeletionVectorsAdded are the files given a new deletion vector (on tables that enable
+	// them), DeletionVectorsRemoved the older vectors those replaced; DeletionVectorFile is the
+	// vector file written ("" when every vector went inline or none was written).
+	DeletionVectorsAdded, DeletionVectorsRemoved int64
+	DeletionVectorFile                           string
 }
 
-// Delete removes the rows that match every filter of opts.Where, by rewriting the files that
-// hold them without those rows (copy-on-write) and committing the removes and adds
-// (dataChange=true) as one version. Files whose partition values satisfy a predicate on
+// Delete removes the rows that match every filter of opts.Where and commits the removes and
+// adds (dataChange=true) as one version. On a table that enables deletion vectors
+// (delta.enableDeletionVectors=true and the deletionVectors feature in the protocol) each file
+// that holds matching rows is committed again with a deletion vector of those rows, merged with
+// its existing one (see deleteWithVectors); otherwise the files are rewritten without those rows
+// (copy-on-write). Files whose partition values satisfy a predicate on
 // partition columns only are removed whole, without being read. The commit follows Delta's
 // conflict rules for DELETE: it fails if a concurrent commit removed a file it read, or added
 // files with new data where it read (the partitions its partition filters select, else the
 // whole table), except blind appends under WriteSerializable; a failed commit leaves no files.
-// Deletion vectors are not written yet: files are rewritten even on tables that enable them.
 func Delete(ctx context.Context, t *table.Table, opts *DeleteOptions) (*DeleteResult, error) {
 	var o DeleteOptions
 	if opts != nil {
@@ -112,21 +125,62 @@ func Delete(ctx context.Context, t *table.Table, opts *DeleteOptions) (*DeleteRe
 		adds    []txlog.Add
 		deleted int64
 		copied  int64
+		// rows, on a table with deletion vectors, are the file's deleted rows after this
+		// delete (the old vector's and the new ones); nil when the whole file goes.
+		rows *roaring64.Bitmap
 	}
 	outs := make([]*outcome, len(cands))
 	var mu sync.Mutex
 	var written []txlog.Add // every file written, for clean-up
+	dvKey := ""             // the deletion vector file written, for clean-up
 	cleanup := func() {
 		mu.Lock()
 		defer mu.Unlock()
 		discardAdds(context.WithoutCancel(ctx), t, written)
+		if dvKey != "" {
+			_ = t.Bucket().Delete(context.WithoutCancel(ctx), dvKey)
+		}
 	}
-	if onlyParts {
+	useDV := deletionVectorsEnabled(snap)
+	switch {
+	case onlyParts:
 		for i, a := range cands {
 			n, _ := liveRows([]*txlog.Add{a})
 			outs[i] = &outcome{file: a, deleted: n}
 		}
-	} else {
+	case useDV:
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(o.Parallelism)
+		for i, a := range cands {
+			g.Go(func() error {
+				rows, physical, err := matchingRows(gctx, t, snap, a, matcher, o.Allocator)
+				if err != nil {
+					return err
+				}
+				var had uint64
+				if a.DeletionVector != nil {
+					old, err := reader.ReadDeletionVector(gctx, t, a.DeletionVector)
+					if err != nil {
+						return fmt.Errorf("%s: %w", a.Path, err)
+					}
+					had = old.GetCardinality()
+					rows.Or(old)
+				}
+				deleted := int64(rows.GetCardinality() - had)
+				switch {
+				case deleted == 0: // nothing new matched: keep the file as it is
+				case rows.GetCardinality() == uint64(physical): // every row is gone: remove the file
+					outs[i] = &outcome{file: a, deleted: deleted}
+				default:
+					outs[i] = &outcome{file: a, deleted: deleted, rows: rows, copied: physical}
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+	default:
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(o.Parallelism)
 		for i, a := range cands {
@@ -151,6 +205,48 @@ func Delete(ctx context.Context, t *table.Table, opts *DeleteOptions) (*DeleteRe
 			return nil, err
 		}
 	}
+	if useDV {
+		// The new vectors, in candidate order: small ones inline, the others in one file.
+		inlineMax := o.DVInlineMaxBytes
+		if inlineMax == 0 {
+			inlineMax = DefaultDVInlineMaxBytes
+		}
+		var file *dvFile
+		for _, out := range outs {
+			if out == nil || out.rows == nil {
+				continue
+			}
+			data, err := encodeDVBitmap(out.rows)
+			if err != nil {
+				return nil, err
+			}
+			card := int64(out.rows.GetCardinality())
+			var dv *txlog.DeletionVector
+			if len(data) <= inlineMax {
+				dv = inlineDV(data, card)
+			} else {
+				if file == nil {
+					file = newDVFile(uuid.New())
+				}
+				dv = file.add(data, card)
+			}
+			add, err := withDeletionVector(out.file, dv, out.copied)
+			if err != nil {
+				return nil, err
+			}
+			out.adds = []txlog.Add{add}
+			out.copied = 0
+		}
+		if file != nil {
+			key := dvFileName(file.id)
+			if err := t.Bucket().WriteAll(ctx, key, file.buf, nil); err != nil {
+				_ = t.Bucket().Delete(context.WithoutCancel(ctx), key)
+				return nil, fmt.Errorf("writing deletion vector file %s: %w", key, err)
+			}
+			dvKey = key
+			res.DeletionVectorFile = key
+		}
+	}
 	now := o.Now().UnixMilli()
 	var acts []txlog.Action
 	for _, out := range outs {
@@ -165,10 +261,18 @@ func Delete(ctx context.Context, t *table.Table, opts *DeleteOptions) (*DeleteRe
 			PartitionValues: a.PartitionValues, Size: &size, Stats: a.Stats, Tags: a.Tags,
 			DeletionVector: a.DeletionVector, BaseRowID: a.BaseRowID, DefaultRowCommitVersion: a.DefaultRowCommitVersion,
 		}})
-		res.FilesRemoved++
-		res.BytesRemoved += a.Size
 		res.RowsDeleted += out.deleted
 		res.RowsCopied += out.copied
+		if a.DeletionVector != nil && useDV {
+			res.DeletionVectorsRemoved++
+		}
+		if out.rows != nil { // the same file again, with its new deletion vector
+			acts = append(acts, txlog.Action{Add: &out.adds[0]})
+			res.DeletionVectorsAdded++
+			continue
+		}
+		res.FilesRemoved++
+		res.BytesRemoved += a.Size
 		for i := range out.adds {
 			acts = append(acts, txlog.Action{Add: &out.adds[i]})
 			res.FilesAdded++
@@ -187,13 +291,15 @@ func Delete(ctx context.Context, t *table.Table, opts *DeleteOptions) (*DeleteRe
 		Operation:           "DELETE",
 		OperationParameters: map[string]any{"predicate": string(pj)},
 		OperationMetrics: map[string]any{
-			"numRemovedFiles":     strconv.FormatInt(res.FilesRemoved, 10),
-			"numAddedFiles":       strconv.FormatInt(res.FilesAdded, 10),
-			"numDeletedRows":      strconv.FormatInt(res.RowsDeleted, 10),
-			"numCopiedRows":       strconv.FormatInt(res.RowsCopied, 10),
-			"numRemovedBytes":     strconv.FormatInt(res.BytesRemoved, 10),
-			"numAddedBytes":       strconv.FormatInt(res.BytesAdded, 10),
-			"numAddedChangeFiles": "0",
+			"numRemovedFiles":           strconv.FormatInt(res.FilesRemoved, 10),
+			"numAddedFiles":             strconv.FormatInt(res.FilesAdded, 10),
+			"numDeletedRows":            strconv.FormatInt(res.RowsDeleted, 10),
+			"numCopiedRows":             strconv.FormatInt(res.RowsCopied, 10),
+			"numRemovedBytes":           strconv.FormatInt(res.BytesRemoved, 10),
+			"numAddedBytes":             strconv.FormatInt(res.BytesAdded, 10),
+			"numAddedChangeFiles":       "0",
+			"numDeletionVectorsAdded":   strconv.FormatInt(res.DeletionVectorsAdded, 10),
+			"numDeletionVectorsRemoved": strconv.FormatInt(res.DeletionVectorsRemoved, 10),
 		},
 	})
 	// What the delete read: the partitions its partition filters select, else the whole table.
@@ -287,6 +393,70 @@ func rewriteWithout(ctx context.Context, t *table.Table, snap *txlog.Snapshot, a
 		return fail(err)
 	}
 	return adds, deleted, copied, nil
+}
+
+// deletionVectorsEnabled reports whether a delete writes deletion vectors: the table sets
+// delta.enableDeletionVectors=true and its protocol has the deletionVectors reader and writer
+// features (a vector committed without them would be ignored by older readers).
+func deletionVectorsEnabled(snap *txlog.Snapshot) bool {
+	p := snap.Protocol()
+	return snap.Configuration()["delta.enableDeletionVectors"] == "true" &&
+		p.HasReaderFeature("deletionVectors") && p.HasWriterFeature("deletionVectors")
+}
+
+// matchingRows reads data file a whole (its deletion vector not applied, so that positions are
+// the file's row indexes) and returns the indexes of the rows that match, and the file's
+// physical row count.
+func matchingRows(ctx context.Context, t *table.Table, snap *txlog.Snapshot, a *txlog.Add, m *reader.RowMatcher, mem memory.Allocator) (*roaring64.Bitmap, int64, error) {
+	plain := *a
+	plain.DeletionVector = nil
+	sc, err := reader.NewScan(ctx, t, snap, &reader.ScanOptions{Files: []*txlog.Add{&plain}, Allocator: mem, Concurrency: 1})
+	if err != nil {
+		return nil, 0, err
+	}
+	rows := roaring64.New()
+	var pos uint64
+	var match []bool
+	for rec, err := range sc.Records(ctx) {
+		if err != nil {
+			return nil, 0, err
+		}
+		n := int(rec.NumRows())
+		match = append(match[:0], make([]bool, n)...)
+		if err := m.Match(rec, match); err != nil {
+			return nil, 0, err
+		}
+		for i, x := range match {
+			if x {
+				rows.Add(pos + uint64(i))
+			}
+		}
+		pos += uint64(n)
+	}
+	return rows, int64(pos), nil
+}
+
+// withDeletionVector returns a copy of a with deletion vector dv (dataChange=true). Its stats
+// get numRecords, the physical row count the protocol requires beside a vector, and
+// tightBounds=false: the bounds still cover the deleted rows.
+func withDeletionVector(a *txlog.Add, dv *txlog.DeletionVector, physical int64) (txlog.Add, error) {
+	out := *a
+	out.DataChange = true
+	out.DeletionVector = dv
+	stats := map[string]json.RawMessage{}
+	if a.Stats != "" {
+		if err := json.Unmarshal([]byte(a.Stats), &stats); err != nil {
+			return out, fmt.Errorf("%s: statistics are not a JSON object: %w", a.Path, err)
+		}
+	}
+	stats["numRecords"] = json.RawMessage(strconv.FormatInt(physical, 10))
+	stats["tightBounds"] = json.RawMessage("false")
+	b, err := json.Marshal(stats)
+	if err != nil {
+		return out, err
+	}
+	out.Stats = string(b)
+	return out, nil
 }
 
 // discardAdds deletes files written but not committed (best effort).

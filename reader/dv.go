@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/google/uuid"
 
+	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
 )
 
@@ -216,3 +218,30 @@ func decodeNative(body []byte, order binary.ByteOrder) (*roaring64.Bitmap, error
 	}
 	return out, nil
 }
+
+// ReadDeletionVector returns the row indexes that dv deletes from its data file: inline, or read
+// from t's storage (a file relative to the table, or an absolute path inside it), with the
+// checksum and cardinality checked as a scan checks them. Writers use it to merge a new
+// deletion into a file's existing vector.
+func ReadDeletionVector(ctx context.Context, t *table.Table, dv *txlog.DeletionVector) (*roaring64.Bitmap, error) {
+	bm, where, err := loadDV(ctx, dv, func(ctx context.Context, key string, absolute bool, off, n int64) ([]byte, error) {
+		if absolute {
+			k, err := ObjectKey(t, key)
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		}
+		var read atomic.Int64
+		return readRange(ctx, t.Bucket(), key, off, n, &read)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deletion vector %s: %w", where, err)
+	}
+	return bm, nil
+}
+
+// DecodeDeletionVector decodes a serialised RoaringBitmapArray (the bytes a deletion vector's
+// sizeInBytes counts, without the file's size and checksum words): the portable format of the
+// protocol's "Deletion Vector Format", or the older native one.
+func DecodeDeletionVector(data []byte) (*roaring64.Bitmap, error) { return decodeBitmap(data) }

@@ -202,6 +202,10 @@ func ProtocolFor(schema *txlog.StructType, props map[string]string) txlog.Protoc
 	if props["delta.enableInCommitTimestamps"] == "true" {
 		writer = append(writer, "inCommitTimestamp")
 	}
+	if props["delta.enableDeletionVectors"] == "true" {
+		reader = append(reader, "deletionVectors")
+		writer = append(writer, "deletionVectors")
+	}
 	mapping := props["delta.columnMapping.mode"] == "name" || props["delta.columnMapping.mode"] == "id"
 	if mapping {
 		if len(reader)+len(writer) == 0 {

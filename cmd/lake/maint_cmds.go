@@ -274,6 +274,11 @@ func runDelete(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "no rows of %s match; nothing deleted (%d files scanned)\n", t.URI(), res.FilesScanned)
 		return nil
 	}
+	if res.DeletionVectorsAdded > 0 {
+		fmt.Fprintf(e.stdout, "deleted %d rows from %s at version %d: %d deletion vectors written (%d replaced), %d files removed whole\n",
+			res.RowsDeleted, t.URI(), res.Version, res.DeletionVectorsAdded, res.DeletionVectorsRemoved, res.FilesRemoved)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "deleted %d rows from %s at version %d: %d files rewritten or removed, %d added (%d rows copied)\n",
 		res.RowsDeleted, t.URI(), res.Version, res.FilesRemoved, res.FilesAdded, res.RowsCopied)
 	return nil
