@@ -21,6 +21,14 @@ func openDuck(t testing.TB) *sql.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	// Everything the tests use is built in: never reach out for an extension (the network here
+	// has only the package registries).
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return db
 }
 
