@@ -32,9 +32,7 @@ func (s *Standardizer) addInteraction(r record) (string, error) {
 	if why != "" {
 		return why, nil
 	}
-	if to, ok := s.types[typ]; ok {
-		typ = to
-	}
+	typ = s.renameType(typ)
 	tv, ok := s.lookup(r, s.specs[s.iTS])
 	if !ok || strings.TrimSpace(tv.s) == "" {
 		return "missing timestamp" + s.from(s.iTS), nil
@@ -310,4 +308,21 @@ func appendProps(mb *array.MapBuilder, props []kv) {
 			ib.Append(*p.v)
 		}
 	}
+}
+
+// renameType applies the mapping's interaction type renames. A handful of renames is searched
+// as a slice (cheaper per row than a map lookup of a short string); more, through the map.
+func (s *Standardizer) renameType(typ string) string {
+	if len(s.types) > 8 {
+		if to, ok := s.types[typ]; ok {
+			return to
+		}
+		return typ
+	}
+	for _, r := range s.typeList {
+		if r[0] == typ {
+			return r[1]
+		}
+	}
+	return typ
 }

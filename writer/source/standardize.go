@@ -181,6 +181,7 @@ type Standardizer struct {
 	usedTop   map[string]bool // top-level source names used whole or in part
 	keepProps bool
 	types     map[string]string
+	typeList  [][2]string // types as pairs, for renameType
 
 	bld    *array.RecordBuilder
 	extra  []*array.StringBuilder // MergeSchema columns beyond the table's
@@ -260,6 +261,9 @@ func NewStandardizer(opts *Options) (*Standardizer, error) {
 	s.used, s.usedTop, s.props = map[string]bool{}, map[string]bool{}, map[string]spec{}
 	if m != nil {
 		s.types = m.Types
+		for from, to := range m.Types {
+			s.typeList = append(s.typeList, [2]string{from, to})
+		}
 	}
 	idx := map[string]int{}
 	for i, n := range names {
