@@ -140,7 +140,7 @@ func TestCloneShallow(t *testing.T) {
 	if got, want := snapRows(t, dt, snap), rows(t, st, 1); !slices.Equal(got, want) || len(got) != 10 {
 		t.Fatalf("shallow clone rows %v, source rows %v", got, want)
 	}
-	msrc := "mem://shallow-src-" + filepath.Base(t.TempDir())
+	msrc := "mem://shallow-src-" + uuid.NewString()
 	mst := createTable(t, msrc, nil)
 	appendRows(t, mst, 100, 5)
 	mdst := localURI(t)

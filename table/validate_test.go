@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
 )
@@ -52,7 +53,7 @@ func TestCreateValidatesOptions(t *testing.T) {
 		t.Errorf("all columns partitioned: %v", err)
 	}
 	// Unknown keys (constraints, other engines' properties) are kept as given.
-	tb, err := table.Create(ctx, "mem://validate-ok", table.InteractionSchema(), &table.CreateOptions{Properties: map[string]string{
+	tb, err := table.Create(ctx, "mem://validate-ok-"+uuid.NewString(), table.InteractionSchema(), &table.CreateOptions{Properties: map[string]string{
 		"delta.checkpointInterval": "3", "delta.constraints.c": "value > 0", "owner": "me"}})
 	if err != nil {
 		t.Fatal(err)

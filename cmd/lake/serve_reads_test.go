@@ -80,7 +80,12 @@ func TestServeReads(t *testing.T) {
 		if code == 200 && len(pop.Items) > 0 {
 			simCode, _ = readGet(t, base, "/v1/items/"+pop.Items[0].ItemID+"/similar", tok, &sim)
 		}
-		if simCode == 200 {
+		trCode := 0
+		if simCode == 200 { // the tables load one by one: wait for trending's too
+			var tr server.WindowAnswer
+			trCode, _ = readGet(t, base, "/v1/trending?k=5", tok, &tr)
+		}
+		if simCode == 200 && trCode == 200 {
 			break
 		}
 		if time.Now().After(deadline) {
