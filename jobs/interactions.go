@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
@@ -105,7 +107,7 @@ func ReadInteractions(ctx context.Context, t *table.Table, snap *txlog.Snapshot,
 				in.TypeNames = append(in.TypeNames, strings.Clone(tn))
 			}
 			in.Type = append(in.Type, tv)
-			in.Time = append(in.Time, toMicros(int64(ts.Value(i)), unit))
+			in.Time = append(in.Time, units.Micros(int64(ts.Value(i)), unit))
 			if withValue {
 				v := math.NaN()
 				if !val.IsNull(i) {
@@ -116,18 +118,6 @@ func ReadInteractions(ctx context.Context, t *table.Table, snap *txlog.Snapshot,
 		}
 	}
 	return in, nil
-}
-
-func toMicros(v int64, u arrow.TimeUnit) int64 {
-	switch u {
-	case arrow.Second:
-		return v * 1e6
-	case arrow.Millisecond:
-		return v * 1e3
-	case arrow.Nanosecond:
-		return v / 1e3
-	}
-	return v
 }
 
 // FromDataset is a generated data set's interactions, indexed by the generator's own indices

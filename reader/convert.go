@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -310,21 +312,9 @@ func (c *converter) timestamps(src *array.Timestamp, from, to *arrow.TimestampTy
 	out := arrow.TimestampTraits.CastFromBytes(buf.Bytes())
 	in := src.TimestampValues()
 	for i := 0; i < n; i++ {
-		out[i] = arrow.Timestamp(toMicros(int64(in[i]), from.Unit))
+		out[i] = arrow.Timestamp(units.Micros(int64(in[i]), from.Unit))
 	}
 	data := array.NewData(to, n, []*memory.Buffer{valid, buf}, nil, src.NullN(), 0)
 	defer data.Release()
 	return array.MakeFromData(data)
-}
-
-func toMicros(v int64, u arrow.TimeUnit) int64 {
-	switch u {
-	case arrow.Second:
-		return v * 1e6
-	case arrow.Millisecond:
-		return v * 1e3
-	case arrow.Nanosecond:
-		return floorDiv(v, 1000)
-	}
-	return v
 }

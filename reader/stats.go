@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
@@ -64,7 +66,7 @@ func parquetBounds(st metadata.TypedStatistics, col *schema.Column, ct colType, 
 			case schema.TimeUnitMicros:
 				set(value{i: lo}, value{i: hi})
 			case schema.TimeUnitNanos:
-				set(value{i: floorDiv(lo, 1000)}, value{i: -floorDiv(-hi, 1000)})
+				set(value{i: units.FloorDiv(lo, 1000)}, value{i: -units.FloorDiv(-hi, 1000)})
 			}
 		case schema.DecimalLogicalType:
 			if ct.kind == kDecimal && l.Scale() == ct.scale {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
@@ -229,15 +231,7 @@ func parseDate(s string) (int64, error) {
 }
 
 func daysOf(t time.Time) int64 {
-	return floorDiv(t.Unix(), 86400)
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
+	return units.FloorDiv(t.Unix(), 86400)
 }
 
 var tsLayouts = []string{

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
@@ -424,7 +426,7 @@ func (s *fileStats) value(c *statCol, part string) []byte {
 			if isMax {
 				us = ceilDiv(a.imax, 1000) * 1000
 			} else {
-				us = floorDiv(a.imin, 1000) * 1000
+				us = units.FloorDiv(a.imin, 1000) * 1000
 			}
 			layout := "2006-01-02T15:04:05.000Z07:00"
 			if t.Name == "timestamp_ntz" {
@@ -448,15 +450,7 @@ func (s *fileStats) value(c *statCol, part string) []byte {
 	return nil
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
+func ceilDiv(a, b int64) int64 { return -units.FloorDiv(-a, b) }
 
 // truncateMin cuts s to its first n characters: a lower bound of s.
 func truncateMin(s string, n int) string {

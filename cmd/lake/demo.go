@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -161,7 +163,7 @@ func demoBatch(rng *rand.Rand, source string, n int, start time.Time, days int) 
 		typeCol.add(append(typeCol.data, typ...))
 		us := startUS + off/int64(time.Microsecond)
 		ts[i] = us
-		dates[i] = int32(floorDiv(us, dayUS))
+		dates[i] = int32(units.FloorDiv(us, dayUS))
 		srcCol.add(append(srcCol.data, source...))
 		if typ == "purchase" {
 			values[i] = float64(5 + rng.IntN(200))
@@ -238,13 +240,4 @@ func appendPadded(buf []byte, v int64, width int) []byte {
 		}
 	}
 	return strconv.AppendInt(buf, v, 10)
-}
-
-// floorDiv is a/b rounded down (b > 0).
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && a < 0 {
-		q--
-	}
-	return q
 }

@@ -36,6 +36,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
@@ -211,10 +213,10 @@ func scalarText(arr arrow.Array, i int) (string, bool) {
 	case *array.Date32:
 		return FormatDate(int64(a.Value(i))), true
 	case *array.Date64:
-		return FormatDate(floorDiv(int64(a.Value(i)), 86_400_000)), true
+		return FormatDate(units.FloorDiv(int64(a.Value(i)), 86_400_000)), true
 	case *array.Timestamp:
 		t := a.DataType().(*arrow.TimestampType)
-		return FormatTimestamp(toMicros(int64(a.Value(i)), t.Unit), t.TimeZone != ""), true
+		return FormatTimestamp(units.Micros(int64(a.Value(i)), t.Unit), t.TimeZone != ""), true
 	case *array.Decimal128:
 		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale), true
 	case *array.Decimal256:
@@ -242,26 +244,6 @@ func Text(arr arrow.Array, i int) string {
 	return string(AppendJSON(nil, arr, i))
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-func toMicros(v int64, u arrow.TimeUnit) int64 {
-	switch u {
-	case arrow.Second:
-		return v * 1e6
-	case arrow.Millisecond:
-		return v * 1e3
-	case arrow.Nanosecond:
-		return floorDiv(v, 1000)
-	}
-	return v
-}
-
 // FormatDate formats days since 1970-01-01 as YYYY-MM-DD.
 func FormatDate(days int64) string {
 	return time.Unix(days*86400, 0).UTC().Format("2006-01-02")
@@ -270,7 +252,7 @@ func FormatDate(days int64) string {
 // FormatTimestamp formats microseconds since the epoch as 2006-01-02T15:04:05.000000Z (UTC), or
 // without the Z for a zone-less timestamp.
 func FormatTimestamp(us int64, utc bool) string {
-	t := time.Unix(floorDiv(us, 1e6), (us-floorDiv(us, 1e6)*1e6)*1000).UTC()
+	t := time.Unix(units.FloorDiv(us, 1e6), (us-units.FloorDiv(us, 1e6)*1e6)*1000).UTC()
 	if utc {
 		return t.Format("2006-01-02T15:04:05.000000Z")
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"golang.org/x/sync/errgroup"
 )
 
@@ -254,19 +256,11 @@ func (d *Detector) Items() int { return len(d.itemIDs) }
 func (d *Detector) NextWindow() (k int64, ok bool) { return d.next, d.started }
 
 // WindowIndex is the window holding unix microsecond t.
-func (d *Detector) WindowIndex(t int64) int64 { return floorDiv(t-d.originUS, d.winUS) }
+func (d *Detector) WindowIndex(t int64) int64 { return units.FloorDiv(t-d.originUS, d.winUS) }
 
 // WindowStart is the start of window k.
 func (d *Detector) WindowStart(k int64) time.Time {
 	return time.UnixMicro(d.originUS + k*d.winUS).UTC()
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && ((a < 0) != (b < 0)) {
-		q--
-	}
-	return q
 }
 
 func mod(a, b int64) int64 {

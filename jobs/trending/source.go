@@ -3,6 +3,8 @@ package trending
 import (
 	"fmt"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
@@ -82,19 +84,7 @@ func addRecord(uri string, det *Detector, rec arrow.RecordBatch) (rows, skipped 
 				}
 			}
 		}
-		det.Add(u.Value(i), it.Value(i), ty.Value(i), toMicros(int64(ts.Value(i)), unit), cat)
+		det.Add(u.Value(i), it.Value(i), ty.Value(i), units.Micros(int64(ts.Value(i)), unit), cat)
 	}
 	return int64(n) - skipped, skipped, nil
-}
-
-func toMicros(v int64, u arrow.TimeUnit) int64 {
-	switch u {
-	case arrow.Second:
-		return v * 1e6
-	case arrow.Millisecond:
-		return v * 1e3
-	case arrow.Nanosecond:
-		return v / 1e3
-	}
-	return v
 }

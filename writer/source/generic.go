@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
@@ -230,7 +232,7 @@ func (s *Standardizer) parseCell(r record, i int) (cell, string) {
 			if err != nil {
 				return bad()
 			}
-			return cell{i: floorDiv(d.Unix(), 86400)}, ""
+			return cell{i: units.FloorDiv(d.Unix(), 86400)}, ""
 		case "timestamp", "timestamp_ntz":
 			us, err := s.ts.parse(t, v.kind == kNum)
 			if err != nil {

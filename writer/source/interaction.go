@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/zeebo/xxh3"
@@ -53,7 +55,7 @@ func (s *Standardizer) addInteraction(r record) (string, error) {
 			return fmt.Sprintf("timestamp %s is more than %s in the future (--max-future)", fmtMicros(us), s.opts.MaxFuture), nil
 		}
 	}
-	day := int32(floorDiv(us, 86_400_000_000))
+	day := int32(units.FloorDiv(us, 86_400_000_000))
 	if dv, ok := s.lookup(r, s.specs[s.iDate]); ok && strings.TrimSpace(dv.s) != "" {
 		d, err := time.Parse("2006-01-02", strings.TrimSpace(dv.s))
 		if err != nil || dv.kind != kStr {

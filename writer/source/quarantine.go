@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/lakehouse/lake/internal/units"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/lakehouse/lake/txlog"
@@ -87,7 +89,7 @@ func (s *Standardizer) quarantine(raw []byte, pos Position, reason, user string)
 	appendStr(b.Field(6).(*array.StringBuilder), user)
 	now := s.opts.Now().UTC()
 	b.Field(7).(*array.TimestampBuilder).Append(arrow.Timestamp(now.UnixMicro()))
-	b.Field(8).(*array.Date32Builder).Append(arrow.Date32(floorDiv(now.UnixMicro(), 86_400_000_000)))
+	b.Field(8).(*array.Date32Builder).Append(arrow.Date32(units.FloorDiv(now.UnixMicro(), 86_400_000_000)))
 }
 
 func appendStr(b *array.StringBuilder, v string) {

@@ -539,14 +539,6 @@ func fmtMicros(us int64) string {
 	return time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.999999Z07:00")
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && ((a < 0) != (b < 0)) {
-		q--
-	}
-	return q
-}
-
 // dropRows returns rec without the rows at the (ascending) indexes drop, releasing rec.
 func dropRows(mem memory.Allocator, rec arrow.RecordBatch, drop []int) (arrow.RecordBatch, error) {
 	defer rec.Release()
