@@ -1,8 +1,9 @@
 // Package server is the HTTP side of `lake serve`: the collector that turns pixel hits and posted
 // events into queue messages, the read APIs over the job outputs (similar items,
 // recommendations, trending, popular: see reads.go and Outputs, which loads each output table
-// into memory and swaps a new version in atomically), the abuse limits and the metrics. The model
-// registry, the dashboard and scheduled jobs come next.
+// into memory and swaps a new version in atomically; with a model registry, the versions it marks
+// live), GET /v1/models (the registry), the abuse limits and the metrics. The dashboard and
+// scheduled jobs come next.
 //
 // # Endpoints
 //

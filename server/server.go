@@ -51,6 +51,9 @@ type Options struct {
 	ReadToken string
 	// MaxK caps the k of a read (default 100).
 	MaxK int
+	// Models, when set, returns the model registry GET /v1/models answers with (a value that
+	// marshals to a JSON object); without it that endpoint answers 503.
+	Models func(ctx context.Context) (any, error)
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -150,6 +153,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/users/{id}/recommendations", s.limited(s.reads(s.handleRecs)))
 	s.mux.HandleFunc("GET /v1/trending", s.limited(s.reads(s.handleTrending)))
 	s.mux.HandleFunc("GET /v1/popular", s.limited(s.reads(s.handlePopular)))
+	s.mux.HandleFunc("GET /v1/models", s.limited(s.handleModels))
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.Handle("GET /metrics", s.opts.Metrics.Handler())
 	if s.opts.DemoSite {

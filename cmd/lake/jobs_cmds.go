@@ -8,6 +8,7 @@ import (
 	"math"
 
 	"github.com/lakehouse/lake/jobs"
+	"github.com/lakehouse/lake/registry"
 )
 
 func init() {
@@ -49,7 +50,7 @@ func runGen(ctx context.Context, e *env, args []string) error {
 }
 
 func runALS(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("als", "--source URI --output PREFIX [--source-version N] [--factors 64] [--iterations 15] [--alpha A] [--lambda L] [--weights view=1,add_to_cart=3,purchase=5] [--weight-by-value] [--half-life D] [--top 20] [--seed S] [--warm-start PREFIX] [--solver cg|cholesky] [--no-eval] [--force]", e)
+	fs := newFlags("als", "--source URI --output PREFIX [--source-version N] [--factors 64] [--iterations 15] [--alpha A] [--lambda L] [--weights view=1,add_to_cart=3,purchase=5] [--weight-by-value] [--half-life D] [--top 20] [--seed S] [--warm-start PREFIX] [--solver cg|cholesky] [--no-eval] [--gate-tolerance 0.02] [--force]", e)
 	source := fs.String("source", "", "the interaction table")
 	output := fs.String("output", "", "the output prefix: PREFIX/item_factors, PREFIX/similar_items, PREFIX/user_recommendations")
 	version := fs.Int64("source-version", -1, "read this version of the source (default: the latest at start)")
@@ -69,6 +70,7 @@ func runALS(ctx context.Context, e *env, args []string) error {
 	evalUsers := fs.Int("eval-users", jobs.DefaultEvalUsers, "users sampled for the evaluation")
 	force := fs.Bool("force", false, "run even if the outputs already hold this source version built with these parameters")
 	asJSON := fs.Bool("json", false, "print the result as one JSON line")
+	gateTol := fs.Float64("gate-tolerance", registry.DefaultGateTolerance, "the run goes live only if its held-out recall@10 is at most this much (absolute) below the live run's (PREFIX/models)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -119,6 +121,13 @@ func runALS(ctx context.Context, e *env, args []string) error {
 		if errors.Is(err, jobs.ErrBadParameter) {
 			return usagef("%v", err)
 		}
+		return err
+	}
+	regOut := e.stdout
+	if *asJSON {
+		regOut = e.stderr
+	}
+	if err := registerALS(ctx, regOut, *output, res, *gateTol); err != nil {
 		return err
 	}
 	if *asJSON {

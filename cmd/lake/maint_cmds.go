@@ -9,6 +9,7 @@ import (
 
 	"github.com/lakehouse/lake/compaction"
 	"github.com/lakehouse/lake/reader"
+	"github.com/lakehouse/lake/registry"
 )
 
 func init() {
@@ -143,6 +144,17 @@ func runVacuum(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer t.Close()
+	// A job output under a model registry keeps the versions the registry serves or rolls back to.
+	if prefix, name, ok := registry.SplitOutputURI(pos[0]); ok {
+		pinned, err := registry.PinnedVersions(ctx, prefix, name)
+		if err != nil {
+			return fmt.Errorf("read the model registry %s (it says which versions of %s to keep; pass them with --keep-version instead): %w", registry.URI(prefix), name, err)
+		}
+		if len(pinned) > 0 {
+			o.KeepVersions = append(o.KeepVersions, pinned...)
+			fmt.Fprintf(e.stderr, "lake vacuum: keeping versions %v of %s: live or the rollback target in %s\n", pinned, name, registry.URI(prefix))
+		}
+	}
 	start := time.Now()
 	res, err := compaction.Vacuum(ctx, t, o)
 	if err != nil {
@@ -262,6 +274,17 @@ func runDelete(ctx context.Context, e *env, args []string) error {
 	res, err := compaction.Delete(ctx, t, o)
 	if err != nil {
 		return maintError(err)
+	}
+	// Rows deleted from a job output under a model registry are gone for good only once the
+	// registry serves the new version and stops pinning the older ones (vacuum keeps pinned ones).
+	if prefix, name, ok := registry.SplitOutputURI(pos[0]); ok && res.Committed {
+		rows, err := registry.Redact(ctx, prefix, name, res.Version, nil)
+		if err != nil {
+			return fmt.Errorf("deleted at version %d, but the model registry %s still serves older versions of %s: %w", res.Version, registry.URI(prefix), name, err)
+		}
+		for _, r := range rows {
+			fmt.Fprintf(e.stderr, "lake delete: registry %s: %s %s (%s)\n", registry.URI(prefix), r.RunID, r.Status, r.Reason)
+		}
 	}
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(map[string]any{

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lakehouse/lake/registry"
 	"github.com/lakehouse/lake/server"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
@@ -127,7 +128,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	maxBody := fs.Int64("max-body", 1<<20, "the largest request body in bytes (larger: 413)")
 	origins := &listFlag{split: true}
 	fs.Var(origins, "allowed-origins", "origins CORS allows, comma-separated (default: any)")
-	outputs := fs.String("outputs", "", "the job outputs prefix (lake als / lake trending --output PREFIX): serve the read APIs /v1/items/{id}/similar, /v1/users/{id}/recommendations, /v1/trending, /v1/popular from it")
+	outputs := fs.String("outputs", "", "the job outputs prefix (lake als / lake trending --output PREFIX): serve the read APIs /v1/items/{id}/similar, /v1/users/{id}/recommendations, /v1/trending, /v1/popular from it, each table at the version the registry PREFIX/models marks live, and the registry at /v1/models")
 	outputsPoll := fs.Duration("outputs-poll", 3*time.Second, "how often to check the output tables for a new version (a new version is loaded and swapped in without a restart)")
 	readToken := fs.String("read-token", "", "require 'Authorization: Bearer T' on the read APIs (default $LAKE_READ_TOKEN; empty: reads are open)")
 	config := fs.String("config", "", "a configuration file (not supported yet)")
@@ -172,7 +173,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer closeQueue(q, logger)
 	var reads *server.Outputs
 	if *outputs != "" {
-		if reads, err = server.NewOutputs(*outputs, &server.OutputsOptions{Poll: *outputsPoll, Events: t.URI(), Logger: logger}); err != nil {
+		// Each output table is served at the version the registry (PREFIX/models) marks live.
+		pick := registry.NewPicker(*outputs).Pick
+		if reads, err = server.NewOutputs(*outputs, &server.OutputsOptions{Poll: *outputsPoll, Events: t.URI(), Logger: logger, Pick: pick}); err != nil {
 			return err
 		}
 		defer reads.Close()
@@ -189,7 +192,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	srv, err := server.New(q, &server.Options{
 		WriteToken: *writeToken, MaxBodyBytes: *maxBody, RateLimit: rl, AllowedOrigins: origins.vals,
 		DemoSite: *demo, Metrics: metrics, Logger: logger, BeforeSend: stream.BeforeSend,
-		Reads: reads, ReadToken: *readToken,
+		Reads: reads, ReadToken: *readToken, Models: modelsReport(*outputs),
 	})
 	if err != nil {
 		return err
@@ -256,6 +259,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	err = <-cerr
 	fmt.Fprintf(e.stderr, "lake serve: stopped; %s\n", &stats)
 	return errors.Join(serr, err)
+}
+
+// modelsReport is GET /v1/models: the registry under the outputs prefix (nil without --outputs).
+func modelsReport(prefix string) func(ctx context.Context) (any, error) {
+	if prefix == "" {
+		return nil
+	}
+	return func(ctx context.Context) (any, error) { return registry.NewReport(ctx, prefix) }
 }
 
 // versionsLine renders the output versions loaded, e.g. "popular v3, similar_items v2".

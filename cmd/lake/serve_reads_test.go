@@ -70,6 +70,8 @@ func TestServeReads(t *testing.T) {
 
 	// The jobs run while the server is up; it picks their outputs up.
 	mustLake(t, "als", "--source", events, "--output", prefix, "--factors", "8", "--iterations", "3", "--top", "5", "--no-eval")
+	// A --no-eval run is a candidate: served only once promoted.
+	mustLake(t, "models", "promote", prefix, runsWithStatus(t, prefix, "als", "candidate")[0])
 	mustLake(t, "trending", "--source", events, "--output", prefix)
 	var pop server.WindowAnswer
 	deadline := time.Now().Add(20 * time.Second)

@@ -90,7 +90,13 @@ func runTrending(ctx context.Context, e *env, args []string) error {
 		if err != nil || every <= 0 {
 			return usagef("--poll %q: want a positive duration, e.g. 1s", *poll)
 		}
-		err = trending.Follow(ctx, &trending.FollowOptions{Options: *opts, Poll: every})
+		fo := &trending.FollowOptions{Options: *opts, Poll: every}
+		fo.OnCommit = func(sv int64, _ []trending.Window, outs []trending.OutputResult) {
+			if err := registerTrending(ctx, e.stderr, *output, sv, outs); err != nil {
+				fmt.Fprintf(e.stderr, "lake trending: %v\n", err) // keep following; the next round registers its own versions
+			}
+		}
+		err = trending.Follow(ctx, fo)
 		if errors.Is(err, context.Canceled) {
 			return nil // Ctrl-C: every committed window is whole
 		}
@@ -99,6 +105,13 @@ func runTrending(ctx context.Context, e *env, args []string) error {
 	res, err := trending.Run(ctx, opts)
 	if err != nil {
 		return trendingErr(err)
+	}
+	regOut := e.stdout
+	if *asJSON {
+		regOut = e.stderr
+	}
+	if err := registerTrending(ctx, regOut, *output, res.SourceVersion, res.Outputs); err != nil {
+		return err
 	}
 	if *asJSON {
 		b, _ := json.Marshal(res)
