@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/lakehouse/lake/jobs"
 	"github.com/lakehouse/lake/writer"
 	"github.com/lakehouse/lake/writer/source"
 )
@@ -262,27 +262,13 @@ func ingestError(err error) error {
 	return err
 }
 
-// parseDuration takes Go's durations plus d (days) and w (weeks).
+// parseDuration reads a duration flag: jobs.ParseDuration's forms (Go's, plus d and w), with ""
+// and "0" meaning zero; negative durations are refused.
 func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "0" {
+	if s = strings.TrimSpace(s); s == "" || s == "0" {
 		return 0, nil
 	}
-	mult := time.Duration(0)
-	switch {
-	case strings.HasSuffix(s, "d"):
-		mult = 24 * time.Hour
-	case strings.HasSuffix(s, "w"):
-		mult = 7 * 24 * time.Hour
-	}
-	if mult > 0 {
-		n, err := strconv.ParseFloat(s[:len(s)-1], 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("want a duration such as 90m, 36h, 7d or 2w")
-		}
-		return time.Duration(n * float64(mult)), nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := jobs.ParseDuration(s)
 	if err != nil || d < 0 {
 		return 0, fmt.Errorf("want a duration such as 90m, 36h, 7d or 2w")
 	}

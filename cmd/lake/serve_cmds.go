@@ -161,16 +161,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer stop()
 	logger := cf.logger(e)
 
-	t, err := openStreamTable(ctx, *cf.table)
+	t, q, closeAll, err := cf.open(ctx, logger)
 	if err != nil {
 		return err
 	}
-	defer t.Close()
-	q, err := stream.OpenQueue(ctx, *cf.queue)
-	if err != nil {
-		return usagef("--queue: %v", err)
-	}
-	defer closeQueue(q, logger)
+	defer closeAll()
 	var reads *server.Outputs
 	if *outputs != "" {
 		// Each output table is served at the version the registry (PREFIX/models) marks live.
@@ -309,16 +304,11 @@ func runCommitStream(ctx context.Context, e *env, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := cf.logger(e)
-	t, err := openStreamTable(ctx, *cf.table)
+	t, q, closeAll, err := cf.open(ctx, logger)
 	if err != nil {
 		return err
 	}
-	defer t.Close()
-	q, err := stream.OpenQueue(ctx, *cf.queue)
-	if err != nil {
-		return usagef("--queue: %v", err)
-	}
-	defer closeQueue(q, logger)
+	defer closeAll()
 	sub, err := q.Subscribe(ctx, 2**cf.batchRows)
 	if err != nil {
 		return err
@@ -348,4 +338,18 @@ func serverGC() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(1 << 30)
 	}
+}
+
+// open opens the committer's table and queue; the function returned closes both.
+func (cf *committerFlags) open(ctx context.Context, logger *slog.Logger) (*table.Table, *stream.Queue, func(), error) {
+	t, err := openStreamTable(ctx, *cf.table)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	q, err := stream.OpenQueue(ctx, *cf.queue)
+	if err != nil {
+		t.Close()
+		return nil, nil, nil, usagef("--queue: %v", err)
+	}
+	return t, q, func() { closeQueue(q, logger); t.Close() }, nil
 }

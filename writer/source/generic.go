@@ -187,10 +187,7 @@ func (s *Standardizer) parseCell(r record, i int) (cell, string) {
 	case *txlog.PrimitiveType:
 		switch typ.Name {
 		case "string":
-			if v.kind == kObj || v.kind == kArr {
-				return cell{s: v.s}, ""
-			}
-			return cell{s: v.s}, ""
+			return cell{s: v.s}, "" // objects and arrays as their JSON text
 		case "long", "integer", "short", "byte":
 			if v.kind == kBool || v.kind == kObj || v.kind == kArr {
 				return bad()
