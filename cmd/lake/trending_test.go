@@ -1,42 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lakehouse/lake/jobs"
-	"github.com/lakehouse/lake/table"
-	"github.com/lakehouse/lake/writer"
 )
-
-// writeTrendingEvents builds an interaction table from the generator's Arrow batches.
-func writeTrendingEvents(t *testing.T, uri string, d *jobs.Dataset) {
-	t.Helper()
-	ctx := context.Background()
-	tb, err := table.Create(ctx, uri, table.InteractionSchema(), &table.CreateOptions{PartitionColumns: []string{table.InteractionPartitionColumn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tb.Close()
-	w, err := writer.New(ctx, tb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range d.Records(nil, 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := w.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestTrendingCLI(t *testing.T) {
 	dir := t.TempDir()
@@ -45,7 +16,7 @@ func TestTrendingCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := filepath.Join(dir, "events")
-	writeTrendingEvents(t, events, d)
+	writeGenerated(t, events, d)
 	out := filepath.Join(dir, "out")
 
 	stdout, stderr, code := lake(t, "trending", "--source", events, "--output", out, "--top", "5")
