@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -17,6 +19,8 @@ import (
 
 	"github.com/lakehouse/lake/internal/deltaarrow"
 	"github.com/lakehouse/lake/table"
+	"github.com/lakehouse/lake/txlog"
+	"github.com/lakehouse/lake/writer"
 	"github.com/lakehouse/lake/writer/source"
 )
 
@@ -260,4 +264,36 @@ func writeJSONL[T any](path string, rows []T) error {
 		return err
 	}
 	return f.Close()
+}
+
+// WriteDataset appends the generated events to the interaction table at uri (created, partitioned
+// by event_date, when there is none) in one commit, and returns the version committed: the
+// generator straight into a table, without files and ingest, for tests, benchmarks and demos.
+func WriteDataset(ctx context.Context, uri string, d *Dataset) (int64, error) {
+	tb, err := table.Open(ctx, uri, nil)
+	if errors.Is(err, txlog.ErrNotATable) {
+		tb, err = table.Create(ctx, uri, table.InteractionSchema(), &table.CreateOptions{PartitionColumns: []string{table.InteractionPartitionColumn}})
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer tb.Close()
+	w, err := writer.New(ctx, tb, nil)
+	if err != nil {
+		return 0, err
+	}
+	for rec, err := range d.Records(nil, 0) {
+		if err == nil {
+			err = w.Write(ctx, rec)
+		}
+		if err != nil {
+			w.Abort(context.WithoutCancel(ctx))
+			return 0, err
+		}
+	}
+	res, err := w.Close(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return res.Version, nil
 }

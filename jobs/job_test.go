@@ -17,7 +17,6 @@ import (
 	"github.com/lakehouse/lake/reader"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
-	"github.com/lakehouse/lake/writer"
 	"github.com/lakehouse/lake/writer/source"
 )
 
@@ -25,32 +24,11 @@ import (
 // append commit per call) and returns its version.
 func writeDatasetTable(t testing.TB, uri string, d *Dataset) int64 {
 	t.Helper()
-	ctx := context.Background()
-	tb, err := table.Open(ctx, uri, nil)
-	if errors.Is(err, txlog.ErrNotATable) {
-		tb, err = table.Create(ctx, uri, table.InteractionSchema(), &table.CreateOptions{PartitionColumns: []string{table.InteractionPartitionColumn}})
-	}
+	v, err := WriteDataset(context.Background(), uri, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tb.Close()
-	w, err := writer.New(ctx, tb, &writer.Options{Mode: writer.Append})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range d.Records(nil, 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	res, err := w.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Version
+	return v
 }
 
 func TestChildURI(t *testing.T) {

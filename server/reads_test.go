@@ -540,26 +540,9 @@ func TestReadTrendingFromJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := filepath.Join(dir, "events")
-	tb, err := table.Create(ctx, events, table.InteractionSchema(), nil)
-	if err != nil {
+	if _, err := jobs.WriteDataset(ctx, events, d); err != nil {
 		t.Fatal(err)
 	}
-	w, err := writer.New(ctx, tb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range d.Records(nil, 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := w.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tb.Close()
 	prefix := filepath.Join(dir, "out")
 	res, err := trending.Run(ctx, &trending.Options{Source: events, SourceVersion: -1, Output: prefix, Params: trending.Params{Window: 2 * time.Hour}})
 	if err != nil {

@@ -3,44 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lakehouse/lake/jobs"
-	"github.com/lakehouse/lake/table"
-	"github.com/lakehouse/lake/txlog"
-	"github.com/lakehouse/lake/writer"
 )
 
 // writeGenerated builds an interaction table straight from the generator's Arrow batches (the
 // mapped-file ingest is tested on its own).
 func writeGenerated(t *testing.T, uri string, d *jobs.Dataset) {
 	t.Helper()
-	ctx := context.Background()
-	tb, err := table.Open(ctx, uri, nil)
-	if errors.Is(err, txlog.ErrNotATable) {
-		tb, err = table.Create(ctx, uri, table.InteractionSchema(), &table.CreateOptions{PartitionColumns: []string{table.InteractionPartitionColumn}})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tb.Close()
-	w, err := writer.New(ctx, tb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range d.Records(nil, 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := w.Close(ctx); err != nil {
+	if _, err := jobs.WriteDataset(context.Background(), uri, d); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/lakehouse/lake/reader"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
-	"github.com/lakehouse/lake/writer"
 )
 
 var memSeq atomic.Int64
@@ -29,34 +28,13 @@ func memURI(name string) string {
 // when missing) in one commit.
 func writeDataset(t testing.TB, uri string, d *jobs.Dataset, from, to int) int64 {
 	t.Helper()
-	ctx := context.Background()
-	tb, err := table.Open(ctx, uri, nil)
-	if errors.Is(err, txlog.ErrNotATable) {
-		tb, err = table.Create(ctx, uri, table.InteractionSchema(), &table.CreateOptions{PartitionColumns: []string{table.InteractionPartitionColumn}})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tb.Close()
-	w, err := writer.New(ctx, tb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	part := *d
 	part.Events = d.Events[from:to]
-	for rec, err := range part.Records(nil, 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := w.Close(ctx)
+	v, err := jobs.WriteDataset(context.Background(), uri, &part)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.Version
+	return v
 }
 
 func smallDataset(t testing.TB, seed uint64) *jobs.Dataset {
