@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/lakehouse/lake/internal/testutil/tablerows"
 
 	"github.com/lakehouse/lake/reader"
 	"github.com/lakehouse/lake/table"
@@ -147,32 +147,13 @@ func startServe(t testing.TB, args ...string) (*proc, string) {
 	return p, "http://" + addr
 }
 
-// columnValues scans one string column of the table's latest snapshot.
+// columnValues scans one string column of the table's latest snapshot (sorted).
 func columnValues(t testing.TB, uri, col string) []string {
 	t.Helper()
-	ctx := context.Background()
-	tbl, err := table.Open(ctx, uri, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tbl.Close()
-	snap, err := tbl.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := reader.NewScan(ctx, tbl, snap, &reader.ScanOptions{Columns: []string{col}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for rec, err := range sc.Records(ctx) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := rec.Column(0).(*array.String)
-		for i := range a.Len() {
-			out = append(out, a.Value(i))
-		}
+	for _, r := range tablerows.Latest(t, uri, col) {
+		s, _ := r[col].(string)
+		out = append(out, s)
 	}
 	return out
 }

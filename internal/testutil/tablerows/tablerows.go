@@ -51,9 +51,9 @@ func Lines(t testing.TB, tbl *table.Table, snap *txlog.Snapshot, columns ...stri
 	return lines
 }
 
-// Latest opens the table at uri and returns its latest snapshot's rows as JSON objects, in the
-// order of Lines.
-func Latest(t testing.TB, uri string) []map[string]any {
+// Latest opens the table at uri and returns its latest snapshot's rows (the columns named, or
+// all) as JSON objects, in the order of Lines.
+func Latest(t testing.TB, uri string, columns ...string) []map[string]any {
 	t.Helper()
 	ctx := context.Background()
 	tbl, err := table.Open(ctx, uri, nil)
@@ -66,7 +66,7 @@ func Latest(t testing.TB, uri string) []map[string]any {
 		t.Fatal(err)
 	}
 	var out []map[string]any
-	for _, l := range Lines(t, tbl, snap) {
+	for _, l := range Lines(t, tbl, snap, columns...) {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatal(err)
