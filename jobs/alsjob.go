@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ type ALSJobOptions struct {
 	NoEval        bool
 	EvalUsers     int // users sampled for evaluation; default DefaultEvalUsers
 	Force         bool
+	// Baseline is the live model to compare with (see Baseline); nil: none (the first run).
+	Baseline *Baseline
 	// Progress receives one line per step (stderr in the CLI); nil: none.
 	Progress io.Writer
 }
@@ -53,8 +56,17 @@ type ALSJobResult struct {
 	Skipped       bool           `json:"skipped"` // every output was already built
 	Outputs       []OutputResult `json:"outputs"`
 	Eval          *EvalResult    `json:"eval,omitempty"`
-	LSH           LSHStats       `json:"lsh"`
-	Seconds       float64        `json:"seconds"`
+	// Baseline is the live model (ALSJobOptions.Baseline) scored on this run's split; Drift is how
+	// far this run moved from it. Both nil without a baseline; Baseline nil with NoEval.
+	Baseline *BaselineResult `json:"baseline,omitempty"`
+	Drift    *Drift          `json:"drift,omitempty"`
+	// TypeMix and TopItems describe this run's data for the next run's drift report.
+	TypeMix  map[string]float64 `json:"type_mix,omitempty"`
+	TopItems []string           `json:"top_items,omitempty"`
+	// DataUntil is the time of the latest interaction read (a later run's Baseline.DataUntil).
+	DataUntil time.Time `json:"data_until,omitzero"`
+	LSH       LSHStats  `json:"lsh"`
+	Seconds   float64   `json:"seconds"`
 }
 
 // RunALS runs `lake als`: it pins the source at one version, trains implicit ALS (and, unless
@@ -179,6 +191,22 @@ func RunALS(ctx context.Context, opts *ALSJobOptions) (*ALSJobResult, error) {
 	}
 
 	metrics := map[string]any{}
+	res.TypeMix, res.TopItems = typeMix(in), topItems(in, driftTopItems)
+	metrics[MetricTypeMix], metrics[MetricTopItems] = res.TypeMix, res.TopItems
+	res.DataUntil = time.UnixMicro(slices.Max(in.Time)).UTC()
+	metrics[MetricDataUntil] = res.DataUntil.Format(time.RFC3339Nano)
+	var live *liveModel
+	var baselineErrs []string
+	if o.Baseline != nil {
+		t1 := time.Now()
+		if live, baselineErrs, err = readLiveModel(ctx, o.Baseline); err != nil {
+			return nil, err
+		}
+		logf("baseline: live run %s read in %.1fs", o.Baseline.RunID, time.Since(t1).Seconds())
+		for _, e := range baselineErrs {
+			logf("baseline: %s", e)
+		}
+	}
 	if !o.NoEval {
 		split := HoldOut(pairs, o.EvalUsers, alsOpts.Seed)
 		train := pairs.Ratings(split.Drop)
@@ -198,6 +226,14 @@ func RunALS(ctx context.Context, opts *ALSJobOptions) (*ALSJobResult, error) {
 		logf("evaluation on %d users (scored in %.1fs): recall@10 / NDCG@10: ALS %.4f / %.4f, popularity %.4f / %.4f, item-kNN %.4f / %.4f",
 			ev.Users, time.Since(t1).Seconds(), ev.ALS.Recall, ev.ALS.NDCG, ev.Popularity.Recall, ev.Popularity.NDCG, ev.ItemKNN.Recall, ev.ItemKNN.NDCG)
 		metrics["eval"] = ev
+		if b := o.Baseline; b != nil {
+			if err := compareWithBaseline(ctx, b, live, in, pairs, train, split, m, res, metrics, logf); err != nil {
+				baselineErrs = append(baselineErrs, err.Error())
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	r := pairs.Ratings(nil)
@@ -240,6 +276,14 @@ func RunALS(ctx context.Context, opts *ALSJobOptions) (*ALSJobResult, error) {
 		return nil, err
 	}
 	logf("user recommendations: %d users, %.1fs", len(users), time.Since(t0).Seconds())
+	if o.Baseline != nil {
+		res.Drift = computeDrift(o.Baseline, live, &driftInputs{itemIDs: in.ItemIDs, userIDs: in.UserIDs, recUsers: users,
+			similar: sim, typeMix: res.TypeMix, topItems: res.TopItems})
+		metrics[MetricDrift] = res.Drift
+	}
+	if len(baselineErrs) > 0 {
+		metrics[MetricBaselineError] = strings.Join(baselineErrs, "; ")
+	}
 
 	if err := ctx.Err(); err != nil {
 		return nil, err

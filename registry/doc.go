@@ -28,10 +28,14 @@
 //
 // # The gate
 //
-// An evaluated ALS run goes live when no ALS run is live, or when its held-out recall@10 is at
-// least the live run's recall@10 minus GateTolerance (absolute, default 0.02), each as recorded
-// by its own run (on its own split); otherwise it is rejected and its reason says by how much. A
-// run without an evaluation (--no-eval) stays a candidate until promoted. Trending runs go live
+// An evaluated ALS run goes live when no ALS run is live, or when its recall@10 is at least the
+// live run's minus GateTolerance (absolute, default 0.02), both scored on the new run's held-out
+// split: RunALS passes the live run to the job, which folds the evaluated users into the live
+// item factors and scores both models on the held-out interactions newer than the live model's
+// data (metrics.baseline; older ones the live model may have trained on). When no such
+// comparison exists (a rerun on the same data, or fewer than 20 users to compare), the recalls
+// each run recorded on its own split decide, and the reason says so. A rejected run's reason says
+// by how much. A run without an evaluation (--no-eval) stays a candidate until promoted. Trending runs go live
 // directly. The run a new live run replaces is retired. Rollback retires the live run and makes
 // the previous live run of the same job live again; rollbacks stack (a second rollback goes one
 // further back), because a run retired by a rollback is never a rollback target.

@@ -60,8 +60,21 @@ type Registration struct {
 	Evaluated     bool             // ALS: the run measured held-out recall@10
 }
 
+// MinBaselineUsers is the fewest users the live model must have been scored on, on a new ALS
+// run's split, for the gate to compare on that split; with fewer (too noisy) it compares the
+// recorded recalls.
+const MinBaselineUsers = 20
+
 // Register records a run and applies the gate (see the package comment): it returns the run
 // as registered, with its status and reason.
+//
+// For an evaluated ALS run, when its metrics["baseline"] holds the current live run scored on
+// the new run's held-out split (jobs.BaselineResult, as RunALS records it; at least
+// MinBaselineUsers users), the gate compares the two models on that split: the new run goes live
+// when its candidate_recall@10 is at least the live run's recall@10 there minus the tolerance,
+// and the reason says "both on this run's split". Otherwise (no baseline, one of another run, or
+// the live model was trained on every held-out interaction) it compares the recalls each run
+// recorded on its own split, and the reason says "as recorded".
 func Register(ctx context.Context, prefix string, reg *Registration, opts *Options) (*Run, error) {
 	o := opts.withDefaults()
 	if reg.Job != JobALS && reg.Job != JobTrending {
@@ -83,14 +96,25 @@ func Register(ctx context.Context, prefix string, reg *Registration, opts *Optio
 		case live == nil:
 			r.Status, r.Reason = StatusLive, fmt.Sprintf("first evaluated run: recall@10 %.4f", recall)
 		default:
+			if cr, br, users, ok := baselineRecall(r.Metrics, live.RunID); ok && users >= MinBaselineUsers {
+				// Both models scored on this run's split: the same users, the same held-out items
+				// (those newer than the live model's data).
+				on := fmt.Sprintf("both on this run's split (%d users' held-out items newer than the live model's data)", users)
+				if cr >= br-o.tolerance {
+					r.Status, r.Reason = StatusLive, fmt.Sprintf("recall@10 %.4f vs live run %s's %.4f, %s: within the tolerance %.4f", cr, live.RunID, br, on, o.tolerance)
+				} else {
+					r.Status, r.Reason = StatusRejected, fmt.Sprintf("recall@10 %.4f is below live run %s's %.4f, %s, by %.4f, more than the tolerance %.4f", cr, live.RunID, br, on, br-cr, o.tolerance)
+				}
+				break
+			}
 			lr, ok := live.Recall()
 			switch {
 			case !ok:
 				r.Status, r.Reason = StatusLive, fmt.Sprintf("recall@10 %.4f; the live run %s has no recorded recall@10 to compare with", recall, live.RunID)
 			case recall >= lr-o.tolerance:
-				r.Status, r.Reason = StatusLive, fmt.Sprintf("recall@10 %.4f vs live run %s's %.4f: within the tolerance %.4f", recall, live.RunID, lr, o.tolerance)
+				r.Status, r.Reason = StatusLive, fmt.Sprintf("recall@10 %.4f vs live run %s's %.4f as recorded, each on its own split (the live model was not compared on this run's split): within the tolerance %.4f", recall, live.RunID, lr, o.tolerance)
 			default:
-				r.Status, r.Reason = StatusRejected, fmt.Sprintf("recall@10 %.4f is below live run %s's %.4f by %.4f, more than the tolerance %.4f", recall, live.RunID, lr, lr-recall, o.tolerance)
+				r.Status, r.Reason = StatusRejected, fmt.Sprintf("recall@10 %.4f is below live run %s's %.4f as recorded, each on its own split (the live model was not compared on this run's split), by %.4f, more than the tolerance %.4f", recall, live.RunID, lr, lr-recall, o.tolerance)
 			}
 		}
 		rows := []*Run{&r}
@@ -259,6 +283,14 @@ func RegisterALS(ctx context.Context, prefix string, res *jobs.ALSJobResult, opt
 		reg.Metrics["eval_users"] = float64(ev.Users)
 	}
 	reg.Metrics["users"], reg.Metrics["items"] = float64(res.Users), float64(res.Items)
+	// The lineage carries these too; set them from the result so that a run whose commit has
+	// left the log still registers them, in the form Load returns (decoded JSON).
+	for k, v := range map[string]any{jobs.MetricBaseline: res.Baseline, jobs.MetricDrift: res.Drift,
+		jobs.MetricTypeMix: res.TypeMix, jobs.MetricTopItems: res.TopItems} {
+		if !isNil(v) {
+			reg.Metrics[k] = decoded(v)
+		}
+	}
 	return Register(ctx, prefix, reg, opts)
 }
 
@@ -417,4 +449,47 @@ func SplitOutputURI(uri string) (prefix, name string, ok bool) {
 		prefix += "?" + query
 	}
 	return prefix, name, true
+}
+
+// baselineRecall reads the run's metrics["baseline"]: the recall@10 of this run's model and of
+// the live run liveID, both on this run's split, and the users scored; false when the run was not
+// compared with that run (no baseline, or one taken from a run that is no longer live).
+func baselineRecall(metrics map[string]any, liveID string) (candidate, live float64, users int, ok bool) {
+	b, ok := metrics[jobs.MetricBaseline].(map[string]any)
+	if !ok || b["run_id"] != liveID {
+		return 0, 0, 0, false
+	}
+	live, ok1 := b[MetricRecall].(float64)
+	candidate, ok2 := b["candidate_"+MetricRecall].(float64)
+	n, _ := b["users"].(float64)
+	return candidate, live, int(n), ok1 && ok2
+}
+
+// decoded is v as JSON decodes it (maps as map[string]any, numbers as float64).
+func decoded(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var out any
+	if json.Unmarshal(b, &out) != nil {
+		return nil
+	}
+	return out
+}
+
+func isNil(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case *jobs.BaselineResult:
+		return x == nil
+	case *jobs.Drift:
+		return x == nil
+	case map[string]float64:
+		return x == nil
+	case []string:
+		return x == nil
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/lakehouse/lake/jobs"
 	"github.com/lakehouse/lake/registry"
@@ -17,15 +18,21 @@ func init() {
 }
 
 func runGen(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("gen", "--out DIR [--users N] [--items N] [--days N] [--interactions N] [--seed S]", e)
+	fs := newFlags("gen", "--out DIR [--users N] [--items N] [--days N] [--start YYYY-MM-DD] [--interactions N] [--seed S] [--event-seed S]", e)
 	out := fs.String("out", "", "the folder to write (created if missing)")
 	users := fs.Int("users", 10000, "users")
 	items := fs.Int("items", 5000, "items")
 	days := fs.Int("days", 30, "days of events")
 	n := fs.Int("interactions", 1000000, "events in all, surges and decoys included")
 	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same files")
+	eventSeed := fs.Uint64("event-seed", 0, "draw the events from this seed while the items and users stay --seed's (0: --seed's): the same shop in another period, with --start")
+	startDay := fs.String("start", "2024-03-01", "the first day of events (UTC)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
+	}
+	start, err := time.Parse(time.DateOnly, *startDay)
+	if err != nil {
+		return usagef("--start %q: want a day as YYYY-MM-DD", *startDay)
 	}
 	if *out == "" {
 		return usagef("give --out DIR, the folder for the generated files")
@@ -33,7 +40,7 @@ func runGen(ctx context.Context, e *env, args []string) error {
 	if *users < 1 || *items < 2 || *days < 1 || *n < 1 {
 		return usagef("--users, --days and --interactions must be at least 1 and --items at least 2")
 	}
-	d, err := jobs.Generate(&jobs.GenOptions{Users: *users, Items: *items, Days: *days, Interactions: *n, Seed: *seed})
+	d, err := jobs.Generate(&jobs.GenOptions{Users: *users, Items: *items, Days: *days, Interactions: *n, Seed: *seed, EventSeed: *eventSeed, Start: start})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -116,7 +123,7 @@ func runALS(ctx context.Context, e *env, args []string) error {
 		}
 		opts.HalfLife = d
 	}
-	res, err := jobs.RunALS(ctx, opts)
+	res, run, err := registry.RunALS(ctx, *output, opts, &registry.Options{GateTolerance: registry.Tolerance(*gateTol)})
 	if err != nil {
 		if errors.Is(err, jobs.ErrBadParameter) {
 			return usagef("%v", err)
@@ -127,9 +134,7 @@ func runALS(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		regOut = e.stderr
 	}
-	if err := registerALS(ctx, regOut, *output, res, *gateTol); err != nil {
-		return err
-	}
+	reportRun(regOut, *output, run)
 	if *asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(e.stdout, "%s\n", b)
@@ -150,5 +155,24 @@ func runALS(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "held-out recall@10 / NDCG@10 on %d users: ALS %.4f / %.4f, popularity %.4f / %.4f, item-kNN %.4f / %.4f\n",
 			ev.Users, ev.ALS.Recall, ev.ALS.NDCG, ev.Popularity.Recall, ev.Popularity.NDCG, ev.ItemKNN.Recall, ev.ItemKNN.NDCG)
 	}
+	if b := res.Baseline; b != nil {
+		fmt.Fprintf(e.stdout, "against live run %s on this run's split (%d users, the %.0f%% of held-out items newer than its data): recall@10 / NDCG@10 this run %.4f / %.4f, live %.4f / %.4f\n",
+			b.RunID, b.Users, 100*b.HeldOutCompared, b.CandidateRecall, b.CandidateNDCG, b.Recall, b.NDCG)
+	}
+	if d := res.Drift; d != nil {
+		fmt.Fprintf(e.stdout, "drift from live run %s: %s\n", d.RunID, driftSummary(d.SimilarJaccard, d.NewUsersShare, d.NewItemsShare, d.TypeMixShift, d.PopularityShift))
+	}
 	return nil
+}
+
+// driftSummary is a drift report on one line; a nil value (not measured) is "-".
+func driftSummary(jaccard, newUsers, newItems, typeMix, popularity *float64) string {
+	f := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.3f", *v)
+	}
+	return fmt.Sprintf("similar-items Jaccard %s, new users %s, new items %s, type-mix shift %s, popularity shift %s",
+		f(jaccard), f(newUsers), f(newItems), f(typeMix), f(popularity))
 }

@@ -75,7 +75,7 @@ func runModelsList(ctx context.Context, e *env, args []string) error {
 
 func writeRunsTable(w io.Writer, runs []*registry.Run) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN_ID\tJOB\tSTATUS\tCREATED\tSOURCE_VERSION\tRECALL@10\tOUTPUTS\tREASON")
+	fmt.Fprintln(tw, "RUN_ID\tJOB\tSTATUS\tCREATED\tSOURCE_VERSION\tRECALL@10\tDRIFT\tOUTPUTS\tREASON")
 	for _, r := range runs {
 		recall := "-"
 		if v, ok := r.Recall(); ok {
@@ -92,8 +92,8 @@ func writeRunsTable(w io.Writer, runs []*registry.Run) {
 		for i, n := range names {
 			outs[i] = fmt.Sprintf("%s@%d", n, r.Outputs[n])
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.RunID, r.Job, r.Status, r.CreatedAt.Format(time.RFC3339),
-			r.SourceVersion, recall, strings.Join(outs, ","), r.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.RunID, r.Job, r.Status, r.CreatedAt.Format(time.RFC3339),
+			r.SourceVersion, recall, driftCell(r.Metrics), strings.Join(outs, ","), r.Reason)
 	}
 	tw.Flush()
 }
@@ -130,11 +130,9 @@ func runModelsRollback(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// registerALS registers a finished `lake als` run (the hook in jobs_cmds.go) and says what the
-// gate decided on w.
-func registerALS(ctx context.Context, w io.Writer, prefix string, res *jobs.ALSJobResult, tolerance float64) error {
-	r, err := registry.RegisterALS(ctx, prefix, res, &registry.Options{GateTolerance: registry.Tolerance(tolerance)})
-	return reportRegistration(w, prefix, r, err)
+// reportRun says on w what the gate decided for a registered run (nil: nothing registered).
+func reportRun(w io.Writer, prefix string, r *registry.Run) {
+	_ = reportRegistration(w, prefix, r, nil)
 }
 
 // registerTrending registers a `lake trending` run or --follow round (the hook in
@@ -152,4 +150,20 @@ func reportRegistration(w io.Writer, prefix string, r *registry.Run, err error) 
 		fmt.Fprintf(w, "registered %s run %s in %s: %s (%s)\n", r.Job, r.RunID, registry.URI(prefix), r.Status, r.Reason)
 	}
 	return nil
+}
+
+// driftCell is a run's drift from the model live when it ran, for the runs table: the mean
+// similar-items Jaccard and the shares of new users and items ("-" without a drift report).
+func driftCell(metrics map[string]any) string {
+	d, ok := metrics[jobs.MetricDrift].(map[string]any)
+	if !ok {
+		return "-"
+	}
+	f := func(k string) string {
+		if v, ok := d[k].(float64); ok {
+			return fmt.Sprintf("%.2f", v)
+		}
+		return "-"
+	}
+	return fmt.Sprintf("sim=%s new_users=%s new_items=%s", f("similar_jaccard"), f("new_users_share"), f("new_items_share"))
 }
