@@ -12,12 +12,16 @@ import (
 
 // GenOptions size a generated data set. A nil *GenOptions is the defaults.
 type GenOptions struct {
-	Users        int       // default 10,000
-	Items        int       // default 5,000
-	Days         int       // default 30
-	Interactions int       // total events, surges and decoys included; default 1,000,000
-	Seed         uint64    // default 1
-	Start        time.Time // the first day, UTC midnight; default 2024-03-01
+	Users        int    // default 10,000
+	Items        int    // default 5,000
+	Days         int    // default 30
+	Interactions int    // total events, surges and decoys included; default 1,000,000
+	Seed         uint64 // default 1
+	// EventSeed, when set, draws the events (and surges) from a random stream of their own while
+	// the world (items, categories, users and their tastes) stays Seed's: the same shop in
+	// another period, e.g. the next week after Start moves on.
+	EventSeed uint64
+	Start     time.Time // the first day, UTC midnight; default 2024-03-01
 	// Categories is the number of true item categories (default Items/100, between 4 and 50).
 	Categories int
 	// Factors is the dimension of the true latent space (default 16).
@@ -255,6 +259,9 @@ func Generate(opts *GenOptions) (*Dataset, error) {
 		activity[u] = math.Exp(r.NormFloat64() * 0.9) // log-normal: a long tail of heavy users
 	}
 	userSampler := newCumulative(activity)
+	if o.EventSeed != 0 {
+		r = rand.New(rand.NewPCG(o.EventSeed, 0x632be59bd9b4e019))
+	}
 
 	// Time: days (weekends heavier) and hours (peak at 20:00).
 	dayW := make([]float64, o.Days)

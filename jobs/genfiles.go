@@ -205,6 +205,10 @@ func (d *Dataset) WriteFiles(dir string) error {
 			buf = append(buf, `","event_id":"g`...)
 			buf = strconv.AppendUint(buf, d.Options.Seed, 10)
 			buf = append(buf, '-')
+			if d.Options.EventSeed != 0 {
+				buf = strconv.AppendUint(buf, d.Options.EventSeed, 10)
+				buf = append(buf, '-')
+			}
 			buf = strconv.AppendInt(buf, int64(i), 10)
 			buf = append(buf, `","interaction_type":"`...)
 			buf = append(buf, GenTypeNames[e.Type]...)

@@ -1,17 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lakehouse/lake/internal/units"
+	"github.com/lakehouse/lake/registry"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -23,16 +29,24 @@ import (
 )
 
 func init() {
-	register(&command{name: "demo", summary: "the quickstart: generated data in through files, jobs run, results shown", run: runDemo})
+	register(&command{name: "demo", summary: "the quickstart: generated data in through files and the collector, jobs run, results shown; --serve then serves the APIs and the dashboard", run: runDemo})
 }
 
+// demoWeek is how many days of events each demo run adds.
+const demoWeek = 7
+
 // runDemo is the tour of the main job on a local folder, made of the commands a user would type:
-// generated data with ground truth, its three source files ingested through their mappings (and
-// a file with bad records, and one ingested twice), ALS and trending on the pinned table, and
-// their outputs read back. It leaves DIR/gen, DIR/events, DIR/events_quarantine and DIR/out.
+// generated data with ground truth; two of its source files ingested through their mappings (and
+// a file with bad records, and one ingested twice); the third streamed through the collector and
+// the embedded queue (`lake serve`); ALS and trending on the pinned table; their outputs and the
+// model registry read back. It leaves DIR/gen, DIR/events, DIR/events_quarantine and DIR/out.
+// Run again on the same DIR, it adds the next week of events and a new run of each job (which
+// the registry's gate judges against the live one). --serve then serves the result.
 func runDemo(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("demo", "[DIR] [--interactions N]", e)
-	n := fs.Int("interactions", 200000, "interactions to generate")
+	fs := newFlags("demo", "[DIR] [--interactions N] [--serve [--addr 127.0.0.1:8080]]", e)
+	n := fs.Int("interactions", 200000, "interactions to generate per run")
+	serve := fs.Bool("serve", false, "then serve the collector, the read APIs and the dashboard over the demo's tables (until Ctrl-C)")
+	addr := fs.String("addr", "127.0.0.1:8080", "with --serve: the address to listen on")
 	pos, err := parse(fs, args, 0, 1)
 	if err != nil {
 		return err
@@ -44,11 +58,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if len(pos) == 1 {
 		dir = pos[0]
 	}
-	abs, _ := filepath.Abs(dir)
-	events, gen, out := filepath.Join(abs, "events"), filepath.Join(abs, "gen"), filepath.Join(abs, "out")
-	if _, err := os.Stat(events); err == nil {
-		return fmt.Errorf("%s already holds the demo; give another DIR or remove it", abs)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
 	}
+	events, gen, out := filepath.Join(abs, "events"), filepath.Join(abs, "gen"), filepath.Join(abs, "out")
 	w := e.stdout
 	step := 0
 	// lake runs one command in-process and returns what it printed.
@@ -66,48 +80,78 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	indent := func(s string) string { return "   " + strings.ReplaceAll(s, "\n", "\n   ") }
 
-	o, err := lake("gen", "--out", gen, "--interactions", strconv.Itoa(*n), "--days", "7", "--seed", "1")
+	// A second run on the same DIR adds the next week.
+	runNo := 1
+	if _, err := os.Stat(filepath.Join(events, "_delta_log")); err == nil {
+		have, runs, err := demoInventory(ctx, abs)
+		if err != nil {
+			return fmt.Errorf("%s holds a demo that cannot be read (%w); give another DIR or remove it", abs, err)
+		}
+		runNo = runs + 1
+		fmt.Fprintf(w, "%s already holds the demo:\n%s\nAdding run %d: the next %d days of events, a new ALS run (judged by the registry's gate against the live one) and trending over the new windows.\n\n",
+			abs, indent(have), runNo, demoWeek)
+		gen = filepath.Join(gen, fmt.Sprintf("run-%d", runNo))
+		if _, err := os.Stat(gen); err == nil {
+			return fmt.Errorf("%s exists: an earlier run stopped half-way; remove that folder and run the demo again", gen)
+		}
+	}
+	first := runNo == 1
+	startDay := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, demoWeek*(runNo-1))
+	o, err := lake("gen", "--out", gen, "--interactions", strconv.Itoa(*n), "--days", strconv.Itoa(demoWeek),
+		"--seed", "1", "--event-seed", strconv.Itoa(runNo), "--start", startDay.Format(time.DateOnly))
 	if err != nil {
 		return err
 	}
 	say("lake gen: %s", o)
-	if _, err := lake("create", events, "--schema", "interactions"); err != nil {
-		return err
+	if first {
+		if _, err := lake("create", events, "--schema", "interactions"); err != nil {
+			return err
+		}
+		say("lake create %s --schema interactions (a Delta table partitioned by event_date)", events)
 	}
-	say("lake create %s --schema interactions (a Delta table partitioned by event_date)", events)
-	for _, f := range []string{"retail.csv", "app.json", "clicks.ndjson"} {
+	for _, f := range []string{"retail.csv", "app.json"} {
 		m := filepath.Join(gen, "mappings", strings.Split(f, ".")[0]+".json")
 		o, err := lake("ingest", events, filepath.Join(gen, f), "--mapping", m)
 		if err != nil {
 			return err
 		}
-		say("lake ingest %s --mapping %s:\n%s", f, filepath.Base(m), indent(o))
+		say("lake ingest %s --mapping %s (an offline file with a schema of its own):\n%s", f, filepath.Base(m), indent(o))
 	}
-	bad := filepath.Join(gen, "late.ndjson")
-	if err := os.WriteFile(bad, []byte(`{"user_id":"u1","item_id":"i1","interaction_type":"view","timestamp":"2024-03-07T12:00:00Z"}
+	if first {
+		bad := filepath.Join(gen, "late.ndjson")
+		if err := os.WriteFile(bad, []byte(`{"user_id":"u1","item_id":"i1","interaction_type":"view","timestamp":"2024-03-07T12:00:00Z"}
 {"user_id":"u2","item_id":"i2","interaction_type":"view","timestamp":"yesterday"}
 {"user_id":"u3","interaction_type":"view","timestamp":"2024-03-07T12:00:00Z"}
 {"user_id":"u4","item_id":"i4","interaction_type":"view","timestamp":"2024-03-07T12:00:00Z"}
 `), 0o644); err != nil {
+			return err
+		}
+		if o, err = lake("ingest", events, bad); err != nil {
+			return err
+		}
+		say("a file with two bad records of four (bad ones go to the quarantine table, with reasons):\n%s", indent(o))
+		if o, err = lake("cat", events+"_quarantine", "--columns", "line,reason", "--format", "jsonl"); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, indent(o))
+		if o, err = lake("ingest", events, filepath.Join(gen, "retail.csv"), "--mapping", filepath.Join(gen, "mappings", "retail.json")); err != nil {
+			return err
+		}
+		say("the retail file again (its fingerprint is in the table):\n%s", indent(o))
+	}
+	clicks := filepath.Join(gen, "clicks.ndjson")
+	posted, summary, err := demoStream(ctx, events, clicks)
+	if err != nil {
 		return err
 	}
-	if o, err = lake("ingest", events, bad); err != nil {
-		return err
-	}
-	say("a file with two bad records of four (bad ones go to the quarantine table, with reasons):\n%s", indent(o))
-	if o, err = lake("cat", events+"_quarantine", "--columns", "line,reason", "--format", "jsonl"); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, indent(o))
-	if o, err = lake("ingest", events, filepath.Join(gen, "retail.csv"), "--mapping", filepath.Join(gen, "mappings", "retail.json")); err != nil {
-		return err
-	}
-	say("the retail file again (its fingerprint is in the table):\n%s", indent(o))
+	say("the online events: clicks.ndjson posted to the collector (lake serve --table %s/events, POST /v1/events, embedded mem:// queue), %d events in requests of %d:\n%s",
+		dir, posted, demoPostBatch, indent(summary))
 
-	if o, err = lake("als", "--source", events, "--output", out, "--factors", "32", "--iterations", "10"); err != nil {
+	als := []string{"als", "--source", events, "--output", out, "--factors", "32", "--iterations", "10"}
+	if o, err = lake(als...); err != nil {
 		return err
 	}
-	say("lake als --source %s --output %s (implicit ALS, LSH similar items, recommendations):\n%s", dir+"/events", dir+"/out", indent(o))
+	say("lake als --source %s/events --output %s/out (implicit ALS, LSH similar items, recommendations; the registry's gate decides whether it goes live):\n%s", dir, dir, indent(o))
 	if o, err = lake("trending", "--source", events, "--output", out, "--window", "1h"); err != nil {
 		return err
 	}
@@ -120,12 +164,211 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	say("you may also like (out/similar_items, 6 rows):\n%s", indent(o))
+	user := "u17"
+	if o, err = lake("cat", filepath.Join(out, "user_recommendations"), "--where", "user_id = "+user, "--limit", "5", "--format", "table"); err != nil {
+		return err
+	}
+	say("recommendations for user %s (out/user_recommendations):\n%s", user, indent(o))
+	if o, err = lake("models", "list", out); err != nil {
+		return err
+	}
+	say("lake models list %s/out (the model registry: every run, its status and why):\n%s", dir, indent(o))
+	if o, err = lake("cat", events+"_quarantine", "--columns", "source,line,reason,ingested_at", "--format", "table", "--limit", "10"); err != nil {
+		return err
+	}
+	say("where the bad records went: %s/events_quarantine, a Delta table of each refused record with its raw text, file, line and reason:\n%s", dir, indent(o))
 	if o, err = lake("history", events, "--format", "table", "--limit", "3"); err != nil {
 		return err
 	}
-	say("lake history (the newest commits; every ingest is one, with its counts):\n%s", indent(o))
-	fmt.Fprintf(w, "\nNext: lake cat %s/events --where \"interaction_type = purchase\" --limit 10 · lake describe %s/events · lake serve --table %s/events --demo-site\n", dir, dir, dir)
-	return nil
+	say("lake history (the newest commits; every ingest and every collector batch is one, with its counts):\n%s", indent(o))
+	if !*serve {
+		fmt.Fprintf(w, "\nNext: lake demo %s --serve (the APIs and the dashboard) · lake demo %s (adds a week and a new run) · lake cat %s/events --where \"interaction_type = purchase\" --limit 10\n", dir, dir, dir)
+		return nil
+	}
+	fmt.Fprintf(w, "\nServing the demo: the dashboard at http://%s/ , the shop at http://%s/demo/ , the APIs under /v1/ (Ctrl-C stops)\n", *addr, *addr)
+	return runServe(ctx, e, []string{"--table", events, "--outputs", out, "--demo-site", "--addr", *addr})
+}
+
+// demoInventory says what an earlier demo left in dir, and how many runs it made (the
+// generated folders: gen/ and gen/run-K/).
+func demoInventory(ctx context.Context, dir string) (string, int, error) {
+	var b strings.Builder
+	for _, name := range []string{"events", "events_quarantine"} {
+		t, err := table.Open(ctx, filepath.Join(dir, name), nil)
+		if err != nil {
+			return "", 0, err
+		}
+		snap, err := t.Snapshot(ctx)
+		t.Close()
+		if err != nil {
+			return "", 0, err
+		}
+		var rows int64
+		for _, a := range snap.Files() {
+			if n, ok := numRecords(a.Stats); ok {
+				rows += n
+			}
+		}
+		fmt.Fprintf(&b, "%s: version %d, %d rows in %d files\n", name, snap.Version(), rows, snap.NumFiles())
+	}
+	runs := 1
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "gen", fmt.Sprintf("run-%d", runs+1))); err != nil {
+			break
+		}
+		runs++
+	}
+	if st, err := registry.Load(ctx, filepath.Join(dir, "out")); err == nil {
+		live := "none"
+		if r := st.Live(registry.JobALS); r != nil {
+			live = r.RunID
+			if rec, ok := r.Recall(); ok {
+				live += fmt.Sprintf(" (recall@10 %.4f)", rec)
+			}
+		}
+		fmt.Fprintf(&b, "out/models: %d runs; the live ALS model is %s", len(st.Runs), live)
+	} else {
+		b.WriteString("out/models: no runs yet")
+	}
+	return b.String(), runs, nil
+}
+
+// demoPostBatch is how many events the demo posts per request.
+const demoPostBatch = 5000
+
+// demoStream streams an NDJSON file of events through the collector: it runs `lake serve` on a
+// free loopback port with an embedded queue, posts the file in requests of demoPostBatch lines,
+// stops the server (which commits what the queue holds) and returns what it reported.
+func demoStream(ctx context.Context, events, file string) (int, string, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	log := newAddrWatch()
+	done := make(chan int, 1)
+	queue := fmt.Sprintf("mem://lake-demo-%d-%d", os.Getpid(), demoQueues.Add(1))
+	go func() {
+		done <- run(sctx, &env{stdout: io.Discard, stderr: log}, []string{"serve", "--table", events, "--addr", "127.0.0.1:0",
+			"--queue", queue, "--rate-limit", "0", "--batch-rows", "20000", "--name", "lake-demo"})
+	}()
+	var addr string
+	select {
+	case addr = <-log.addr:
+	case <-done:
+		return 0, "", fmt.Errorf("lake serve did not start: %s", strings.TrimSpace(log.String()))
+	case <-ctx.Done():
+		return 0, "", ctx.Err()
+	}
+	stop := func() (string, error) {
+		cancel()
+		if code := <-done; code != 0 {
+			return "", fmt.Errorf("lake serve: %s", strings.TrimSpace(log.String()))
+		}
+		return log.summary(), nil
+	}
+	posted, err := postNDJSON(ctx, "http://"+addr+"/v1/events", file, demoPostBatch)
+	summary, serr := stop()
+	if err != nil {
+		return posted, "", err
+	}
+	return posted, summary, serr
+}
+
+var demoQueues atomic.Int64
+
+// postNDJSON posts the lines of an NDJSON file to url in requests of batch lines and returns
+// how many it posted; every request must be accepted (202).
+func postNDJSON(ctx context.Context, url, file string, batch int) (int, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var body bytes.Buffer
+	posted, lines := 0, 0
+	send := func() error {
+		if lines == 0 {
+			return nil
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body.Bytes()))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return fmt.Errorf("POST %s: %s: %s", url, resp.Status, strings.TrimSpace(string(msg)))
+		}
+		posted += lines
+		body.Reset()
+		lines = 0
+		return nil
+	}
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		body.Write(sc.Bytes())
+		body.WriteByte('\n')
+		if lines++; lines == batch {
+			if err := send(); err != nil {
+				return posted, err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return posted, fmt.Errorf("read %s: %w", file, err)
+	}
+	return posted, send()
+}
+
+// addrWatch is the stderr of an in-process `lake serve`: it keeps what was written and sends
+// the address once the server says where it listens.
+type addrWatch struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	sent bool
+	addr chan string
+}
+
+func newAddrWatch() *addrWatch { return &addrWatch{addr: make(chan string, 1)} }
+
+func (a *addrWatch) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.buf.Write(p)
+	if !a.sent {
+		const marker = "listening on http://"
+		s := a.buf.String()
+		if i := strings.Index(s, marker); i >= 0 {
+			rest := s[i+len(marker):]
+			if j := strings.IndexAny(rest, " \n"); j > 0 {
+				a.addr <- rest[:j]
+				a.sent = true
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (a *addrWatch) String() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.buf.String()
+}
+
+// summary is the server's closing line ("lake serve: stopped; committed ...").
+func (a *addrWatch) summary() string {
+	s := a.String()
+	if i := strings.LastIndex(s, "stopped; "); i >= 0 {
+		return "lake serve " + strings.TrimSpace(s[i:])
+	}
+	return strings.TrimSpace(s)
 }
 
 // demoBatch generates n interactions over days days from start, with a popularity skew.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -140,20 +142,39 @@ func TestDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
 	out := mustLake(t, "demo", dir, "--interactions", "20000")
 	for _, want := range []string{"lake gen: generated 20000 interactions", "(4 read, 2 quarantined, 0 duplicate)",
-		`"reason":"missing item_id"`, "1 files already ingested", "held-out recall@10", "out/trending: version 1",
-		"similar_item_id", "VERSION"} {
+		`"reason":"missing item_id"`, "1 files already ingested", "posted to the collector", "held-out recall@10",
+		"out/trending: version 1", "similar_item_id", "recommendations for user", "first evaluated run", "late.ndjson", "STREAMING UPDATE"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}
 	}
 	for _, sub := range []string{"events/_delta_log", "events_quarantine/_delta_log", "gen/truth/surges.jsonl",
-		"out/similar_items/_delta_log", "out/user_recommendations/_delta_log", "out/trending/_delta_log", "out/popular/_delta_log"} {
+		"out/similar_items/_delta_log", "out/user_recommendations/_delta_log", "out/trending/_delta_log", "out/popular/_delta_log", "out/models/_delta_log"} {
 		if _, err := os.Stat(filepath.Join(dir, sub)); err != nil {
 			t.Errorf("demo left no %s: %v", sub, err)
 		}
 	}
-	if _, _, code := lake(t, "demo", dir); code != 1 {
-		t.Fatal("demo over an existing demo must fail")
+	// Every clicks event came through the collector: the streamed commits hold as many rows as
+	// the file has lines.
+	clicks, err := os.ReadFile(filepath.Join(dir, "gen", "clicks.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`posted to the collector .*?, (\d+) events[^\n]*\n\s*lake serve stopped; committed (\d+) events`).FindStringSubmatch(out)
+	if m == nil || m[1] != m[2] || m[1] != strconv.Itoa(bytes.Count(clicks, []byte("\n"))) {
+		t.Fatalf("collector step %q, clicks.ndjson has %d lines:\n%s", m, bytes.Count(clicks, []byte("\n")), out)
+	}
+
+	// Again on the same DIR: it says what is there and adds a run.
+	out2 := mustLake(t, "demo", dir, "--interactions", "20000")
+	for _, want := range []string{"already holds the demo", "events: version", "out/models: 2 runs", "Adding run 2", "gen/run-2", "out/trending: version 2"} {
+		if !strings.Contains(out2, want) {
+			t.Fatalf("second demo output lacks %q:\n%s", want, out2)
+		}
+	}
+	list := mustLake(t, "models", "list", filepath.Join(dir, "out"), "--format", "jsonl")
+	if n := strings.Count(list, `"job":"als"`); n != 2 {
+		t.Fatalf("after two demo runs the registry lists %d ALS runs:\n%s", n, list)
 	}
 }
 
