@@ -189,7 +189,9 @@ func (k *Sink) Begin(ctx context.Context, appID string, version int64) (*Pending
 	}
 	o := k.writerOptions()
 	o.Mode, o.Where, o.MergeSchema, o.Snapshot = k.opts.Mode, k.opts.Where, k.opts.MergeSchema, snap
-	o.AppID, o.AppVersion = appID, version
+	if appID != "" { // no appID (stdin without an idempotency key): no txn
+		o.AppID, o.AppVersion = appID, version
+	}
 	if p.main, err = writer.New(ctx, k.t, o); err != nil {
 		return nil, err
 	}
@@ -238,7 +240,9 @@ func (p *Pending) Write(ctx context.Context, b *Batch) error {
 			}
 			o := p.k.writerOptions()
 			o.Mode, o.Where, o.MergeSchema, o.Snapshot = writer.Append, nil, false, nil
-			o.AppID, o.AppVersion = p.appID, p.version
+			if p.appID != "" {
+				o.AppID, o.AppVersion = p.appID, p.version
+			}
 			o.OperationParameters["table"] = p.k.t.URI()
 			if p.quar, err = writer.New(ctx, q, o); err != nil {
 				return err
