@@ -54,6 +54,19 @@ type Options struct {
 	// Models, when set, returns the model registry GET /v1/models answers with (a value that
 	// marshals to a JSON object); without it that endpoint answers 503.
 	Models func(ctx context.Context) (any, error)
+	// EventsTable is the URI of the table the collector's events are committed to, for the
+	// dashboard's GET /v1/ingest/health and GET /v1/tables; empty: Reads' events table
+	// (OutputsOptions.Events), if any.
+	EventsTable string
+	// QuarantineTable is the events table's quarantine table; empty: the sibling table
+	// EVENTS_quarantine.
+	QuarantineTable string
+	// QueueLag, when set, reports the committer's queue lag (how long the oldest event of its
+	// last batch had waited) for GET /v1/ingest/health; ok is false when it is not known yet.
+	QueueLag func() (lag time.Duration, ok bool)
+	// Ops, when set, returns the scheduled jobs GET /v1/ops answers with (a value that marshals
+	// to JSON); without it that endpoint answers 503.
+	Ops func(ctx context.Context) (any, error)
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -154,6 +167,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/trending", s.limited(s.reads(s.handleTrending)))
 	s.mux.HandleFunc("GET /v1/popular", s.limited(s.reads(s.handlePopular)))
 	s.mux.HandleFunc("GET /v1/models", s.limited(s.handleModels))
+	s.dashboardRoutes() // GET /, /ui/, /v1/dashboard, /v1/trending/series, /v1/ingest/health, /v1/tables, /v1/ops
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.Handle("GET /metrics", s.opts.Metrics.Handler())
 	if s.opts.DemoSite {
