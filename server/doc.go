@@ -2,8 +2,9 @@
 // events into queue messages, the read APIs over the job outputs (similar items,
 // recommendations, trending, popular: see reads.go and Outputs, which loads each output table
 // into memory and swaps a new version in atomically; with a model registry, the versions it marks
-// live), GET /v1/models (the registry), the abuse limits and the metrics. The dashboard and
-// scheduled jobs come next.
+// live), GET /v1/models (the registry), the dashboard at / (dashboard.go, health.go, tables.go),
+// the abuse limits and the metrics. Package server/ops runs all of it, with the committer and
+// the scheduled jobs, as one process (`lake serve [--config FILE]`).
 //
 // # Endpoints
 //
@@ -19,6 +20,12 @@
 //   - GET /pixel.js: the snippet a page includes (see the demo page at /demo/ with
 //     Options.DemoSite).
 //   - GET /healthz, GET /metrics (Prometheus text, from the server's own registry).
+//   - Reads (open unless Options.ReadToken): GET /v1/items/{id}/similar, /v1/users/{id}/
+//     recommendations, /v1/trending, /v1/popular, /v1/models; for the dashboard GET
+//     /v1/trending/series?item=ID, /v1/ingest/health, /v1/tables, /v1/ops, and GET /v1/dashboard,
+//     which answers 200 with each of those endpoints' status and body (browsers log every 4xx/5xx
+//     answer as a console error, even one the page handles).
+//   - GET / and /ui/{name}: the dashboard, embedded (no build step, no external URL; CSP 'self').
 //
 // # Events and the queue
 //
