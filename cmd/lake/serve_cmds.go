@@ -3,26 +3,25 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/lakehouse/lake/registry"
-	"github.com/lakehouse/lake/server"
+	"github.com/lakehouse/lake/server/ops"
 	"github.com/lakehouse/lake/table"
-	"github.com/lakehouse/lake/txlog"
 	"github.com/lakehouse/lake/writer/stream"
 )
 
 func init() {
-	register(&command{name: "serve", summary: "collect events over HTTP (pixel, POST /v1/events) and commit them to a table through a queue; serve the read APIs over the job outputs (--outputs)", run: runServe})
+	register(&command{name: "serve", summary: "collect events over HTTP (pixel, POST /v1/events) and commit them to a table through a queue; serve the read APIs over the job outputs (--outputs); run the jobs and the maintenance on a schedule (--config FILE)", run: runServe})
 	register(&command{name: "commit-stream", summary: "one more committer: consume a queue into a table", run: runCommitStream})
 }
 
@@ -58,9 +57,10 @@ func (f *committerFlags) logger(e *env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }
 
-func (f *committerFlags) check() error {
+// check checks the flags; the table is required unless a configuration file names it.
+func (f *committerFlags) check(requireTable bool) error {
 	switch {
-	case *f.table == "":
+	case requireTable && *f.table == "":
 		return usagef("--table is required")
 	case *f.queue == "":
 		return usagef("--queue is required: %s", queueHelp)
@@ -78,182 +78,166 @@ func (f *committerFlags) check() error {
 
 // openStreamTable opens the table and checks it can take interaction events.
 func openStreamTable(ctx context.Context, uri string) (*table.Table, error) {
-	t, err := openTable(ctx, uri)
-	if err != nil {
-		if errors.Is(err, txlog.ErrNotATable) {
-			return nil, fmt.Errorf("%s is not a table: create it first with `lake create %s --schema interactions`", uri, uri)
-		}
-		return nil, err
-	}
-	snap, err := t.Snapshot(ctx)
-	if err != nil {
-		t.Close()
-		return nil, err
-	}
-	for _, c := range []string{"event_id", "user_id", "item_id", "interaction_type", "timestamp", "event_date"} {
-		if _, ok := snap.Schema().Field(c); !ok {
-			t.Close()
-			return nil, fmt.Errorf("%s has no %s column: events go to a table with the interaction schema (lake create URI --schema interactions)", uri, c)
-		}
-	}
-	return t, nil
+	return ops.OpenTable(ctx, uri)
 }
 
 // batchStats sums what the committer did, for the closing line.
-type batchStats struct{ batches, written, quarantined, duplicate atomic.Int64 }
-
-func (s *batchStats) add(b stream.BatchResult) {
-	if b.Version >= 0 {
-		s.batches.Add(1)
-	}
-	s.written.Add(b.Written)
-	s.quarantined.Add(b.Quarantined)
-	s.duplicate.Add(b.Duplicate)
-}
-
-func (s *batchStats) String() string {
-	return fmt.Sprintf("committed %d events in %d batches (%d quarantined, %d duplicates dropped)",
-		s.written.Load(), s.batches.Load(), s.quarantined.Load(), s.duplicate.Load())
-}
+type batchStats = ops.Stats
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("serve", "--table URI [--outputs PREFIX] [--queue URL] [--addr 127.0.0.1:8080] [--write-token T] [--read-token T] [--tls-cert F --tls-key F] [--demo-site] [--batch-rows N] [--batch-interval D] [--name NAME]", e)
-	cf := addCommitterFlags(fs, "mem://lake-events", "lake-serve")
-	addr := fs.String("addr", "127.0.0.1:8080", "the address to listen on (port 0: any free port; the address is printed)")
+	fs := newFlags("serve", "--table URI [--outputs PREFIX] [--queue URL] [--addr 127.0.0.1:8080] [--write-token T] [--read-token T] [--tls-cert F --tls-key F] [--demo-site] [--batch-rows N] [--batch-interval D] [--name NAME] [--als-every D] [--als-new-interactions N] [--trending-follow] [--optimize-every D] [--vacuum-every D] | --config FILE [flags that override it]", e)
+	cf := addCommitterFlags(fs, ops.DefaultQueue, ops.DefaultCommitterName)
+	addr := fs.String("addr", ops.DefaultAddr, "the address to listen on (port 0: any free port; the address is printed)")
 	writeToken := fs.String("write-token", "", "require 'Authorization: Bearer T' on POST /v1/events (default $LAKE_WRITE_TOKEN; the pixel stays public)")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate file: serve HTTPS (with --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key file (with --tls-cert)")
 	demo := fs.Bool("demo-site", false, "serve a small demo shop at /demo/ that sends events through /pixel.js")
-	rateLimit := fs.Float64("rate-limit", 200, "requests per second each client IP may make to /p.gif, /v1/events and the read APIs (bursts of twice that); 0 turns the limit off")
-	maxBody := fs.Int64("max-body", 1<<20, "the largest request body in bytes (larger: 413)")
+	rateLimit := fs.Float64("rate-limit", ops.DefaultRateLimit, "requests per second each client IP may make to /p.gif, /v1/events and the read APIs (bursts of twice that); 0 turns the limit off")
+	maxBody := fs.Int64("max-body", ops.DefaultMaxBody, "the largest request body in bytes (larger: 413)")
 	origins := &listFlag{split: true}
 	fs.Var(origins, "allowed-origins", "origins CORS allows, comma-separated (default: any)")
-	outputs := fs.String("outputs", "", "the job outputs prefix (lake als / lake trending --output PREFIX): serve the read APIs /v1/items/{id}/similar, /v1/users/{id}/recommendations, /v1/trending, /v1/popular from it, each table at the version the registry PREFIX/models marks live, and the registry at /v1/models")
-	outputsPoll := fs.Duration("outputs-poll", 3*time.Second, "how often to check the output tables for a new version (a new version is loaded and swapped in without a restart)")
+	outputs := fs.String("outputs", "", "the job outputs prefix (lake als / lake trending --output PREFIX): serve the read APIs /v1/items/{id}/similar, /v1/users/{id}/recommendations, /v1/trending, /v1/popular from it, each table at the version the registry PREFIX/models marks live, and the registry at /v1/models; the scheduled jobs write there")
+	outputsPoll := fs.Duration("outputs-poll", ops.DefaultOutputsPoll, "how often to check the output tables for a new version (a new version is loaded and swapped in without a restart)")
 	readToken := fs.String("read-token", "", "require 'Authorization: Bearer T' on the read APIs (default $LAKE_READ_TOKEN; empty: reads are open)")
-	config := fs.String("config", "", "a configuration file (not supported yet)")
+	alsEvery := fs.String("als-every", "", "retrain ALS into --outputs this often (e.g. 6h; with --als-new-interactions: whichever comes first)")
+	alsNew := fs.Int64("als-new-interactions", 0, "retrain ALS into --outputs when the table holds this many interactions more than at the last ALS run")
+	trendFollow := fs.Bool("trending-follow", false, "run trending continuously into --outputs (each window committed when it closes)")
+	optimizeEvery := fs.String("optimize-every", "", "compact the table's small files this often, e.g. 1h")
+	vacuumEvery := fs.String("vacuum-every", "", "vacuum the table (and the job outputs, keeping the registry's versions) this often, e.g. 1d; the table's retention applies")
+	config := fs.String("config", "", "a YAML or JSON file naming the table, the queue, the committer, the server, the jobs and their schedules, and the maintenance (see docs/design.md); the flags given explicitly override its values")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	if err := cf.check(); err != nil {
+	if err := cf.check(*config == ""); err != nil {
 		return err
 	}
-	if *config != "" {
-		return usagef("--config is not supported yet: give the settings as flags")
-	}
-	serverGC()
-	if (*tlsCert == "") != (*tlsKey == "") {
+	if *config == "" && (*tlsCert == "") != (*tlsKey == "") {
 		return usagef("give both --tls-cert and --tls-key, or neither")
 	}
 	if *rateLimit < 0 || *maxBody <= 0 {
 		return usagef("--rate-limit must be >= 0 and --max-body positive")
 	}
-	if *writeToken == "" {
-		*writeToken = os.Getenv("LAKE_WRITE_TOKEN")
-	}
-	if *readToken == "" {
-		*readToken = os.Getenv("LAKE_READ_TOKEN")
-	}
 	if *outputsPoll <= 0 {
 		return usagef("--outputs-poll must be positive, got %v", *outputsPoll)
 	}
+	if *alsNew < 0 {
+		return usagef("--als-new-interactions must be positive, got %d", *alsNew)
+	}
+	cfg := &ops.Config{}
+	if *config != "" {
+		var err error
+		if cfg, err = ops.Load(*config); err != nil {
+			if errors.Is(err, ops.ErrInvalidConfig) {
+				return usagef("--config %v", err)
+			}
+			return usagef("--config: %v", err)
+		}
+	}
+	// Without --config every flag (given or default) makes the Config; with it, only the flags
+	// given on the command line, which override the file.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	use := func(name string) bool { return *config == "" || given[name] }
+	duration := func(name, v string) (ops.Duration, error) {
+		d, err := ops.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return 0, usagef("--%s %q: want a positive duration, e.g. 30m, 6h or 1d", name, v)
+		}
+		return d, nil
+	}
+	for _, f := range []struct {
+		name string
+		set  func() error
+	}{
+		{"table", func() error { cfg.Table = *cf.table; return nil }},
+		{"queue", func() error { cfg.Queue = *cf.queue; return nil }},
+		{"name", func() error { cfg.Committer.Name = *cf.name; return nil }},
+		{"batch-rows", func() error { cfg.Committer.BatchRows = *cf.batchRows; return nil }},
+		{"batch-interval", func() error { cfg.Committer.BatchInterval = ops.Duration(*cf.batchInterval); return nil }},
+		{"log-level", func() error { cfg.LogLevel = *cf.logLevel; return nil }},
+		{"addr", func() error { cfg.Server.Addr = *addr; return nil }},
+		{"write-token", func() error { cfg.Server.WriteToken = *writeToken; return nil }},
+		{"read-token", func() error { cfg.Server.ReadToken = *readToken; return nil }},
+		{"tls-cert", func() error { cfg.Server.TLSCert = *tlsCert; return nil }},
+		{"tls-key", func() error { cfg.Server.TLSKey = *tlsKey; return nil }},
+		{"demo-site", func() error { cfg.Server.DemoSite = *demo; return nil }},
+		{"rate-limit", func() error { cfg.Server.RateLimit = rateLimit; return nil }},
+		{"max-body", func() error { cfg.Server.MaxBody = ops.Size(*maxBody); return nil }},
+		{"allowed-origins", func() error { cfg.Server.AllowedOrigins = origins.vals; return nil }},
+		{"outputs", func() error { cfg.Outputs = *outputs; return nil }},
+		{"outputs-poll", func() error { cfg.OutputsPoll = ops.Duration(*outputsPoll); return nil }},
+		{"als-every", func() (err error) {
+			if *alsEvery == "" {
+				return nil
+			}
+			if cfg.Jobs.ALS == nil {
+				cfg.Jobs.ALS = &ops.ALSConfig{}
+			}
+			cfg.Jobs.ALS.Every, err = duration("als-every", *alsEvery)
+			return err
+		}},
+		{"als-new-interactions", func() error {
+			if *alsNew == 0 {
+				return nil
+			}
+			if cfg.Jobs.ALS == nil {
+				cfg.Jobs.ALS = &ops.ALSConfig{}
+			}
+			cfg.Jobs.ALS.NewInteractions = *alsNew
+			return nil
+		}},
+		{"trending-follow", func() error {
+			if *trendFollow {
+				cfg.Jobs.Trending = &ops.TrendingConfig{Follow: true}
+			}
+			return nil
+		}},
+		{"optimize-every", func() (err error) {
+			if *optimizeEvery == "" {
+				return nil
+			}
+			if cfg.Maintenance.Optimize == nil {
+				cfg.Maintenance.Optimize = &ops.OptimizeConfig{}
+			}
+			cfg.Maintenance.Optimize.Every, err = duration("optimize-every", *optimizeEvery)
+			return err
+		}},
+		{"vacuum-every", func() (err error) {
+			if *vacuumEvery == "" {
+				return nil
+			}
+			if cfg.Maintenance.Vacuum == nil {
+				cfg.Maintenance.Vacuum = &ops.VacuumConfig{}
+			}
+			cfg.Maintenance.Vacuum.Every, err = duration("vacuum-every", *vacuumEvery)
+			return err
+		}},
+	} {
+		if use(f.name) {
+			if err := f.set(); err != nil {
+				return err
+			}
+		}
+	}
+	cfg.EnvTokens()
+	resolved, err := cfg.Resolve()
+	if err != nil {
+		return usagef("%v", err)
+	}
+	serverGC()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := cf.logger(e)
-
-	t, q, closeAll, err := cf.open(ctx, logger)
-	if err != nil {
-		return err
+	level := slog.LevelWarn
+	var progress io.Writer
+	if resolved.LogLevel == "info" {
+		level, progress = slog.LevelInfo, e.stderr
 	}
-	defer closeAll()
-	var reads *server.Outputs
-	if *outputs != "" {
-		// Each output table is served at the version the registry (PREFIX/models) marks live.
-		pick := registry.NewPicker(*outputs).Pick
-		if reads, err = server.NewOutputs(*outputs, &server.OutputsOptions{Poll: *outputsPoll, Events: t.URI(), Logger: logger, Pick: pick}); err != nil {
-			return err
-		}
-		defer reads.Close()
-		// Load what is there before listening, so the first answers do not wait for a poll.
-		if err := reads.Refresh(ctx); err != nil {
-			logger.Warn("loading the job outputs", "prefix", *outputs, "err", err)
-		}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	err = ops.Run(ctx, resolved, &ops.RunOptions{Logger: logger, Stdout: e.stderr, Progress: progress})
+	if errors.Is(err, ops.ErrInvalidConfig) {
+		return usagef("%v", err)
 	}
-	metrics := server.NewMetrics()
-	rl := *rateLimit
-	if rl == 0 {
-		rl = -1
-	}
-	srv, err := server.New(q, &server.Options{
-		WriteToken: *writeToken, MaxBodyBytes: *maxBody, RateLimit: rl, AllowedOrigins: origins.vals,
-		DemoSite: *demo, Metrics: metrics, Logger: logger, BeforeSend: stream.BeforeSend,
-		Reads: reads, ReadToken: *readToken, Models: modelsReport(*outputs),
-	})
-	if err != nil {
-		return err
-	}
-	sub, err := q.Subscribe(ctx, 2**cf.batchRows)
-	if err != nil {
-		return err
-	}
-	var stats batchStats
-	c, err := stream.New(ctx, t, sub, &stream.Options{
-		Name: *cf.name, BatchRows: *cf.batchRows, BatchInterval: *cf.batchInterval,
-		DrainOnStop: !q.Durable(), Logger: logger,
-		OnCommit: func(b stream.BatchResult) {
-			stats.add(b)
-			metrics.ObserveCommit(server.CommitObservation{Committer: b.Committer, Version: b.Version,
-				Committed: b.Written, Quarantined: b.Quarantined, Duplicate: b.Duplicate, Lag: b.Lag})
-		},
-	})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server running there? choose another --addr)", *addr, err)
-	}
-	scheme := "http"
-	if *tlsCert != "" {
-		scheme = "https"
-	}
-	durable := "RabbitMQ, durable"
-	if !q.Durable() {
-		durable = "embedded, not durable"
-	}
-	fmt.Fprintf(e.stderr, "lake serve: listening on %s://%s (queue %s, %s; committer %q into %s)\n", scheme, ln.Addr(), q.URL(), durable, c.Name(), t.URI())
-	if *demo {
-		fmt.Fprintf(e.stderr, "lake serve: demo shop at %s://%s/demo/\n", scheme, ln.Addr())
-	}
-	if reads != nil {
-		fmt.Fprintf(e.stderr, "lake serve: read APIs over %s (loaded: %s)\n", reads.Prefix(), versionsLine(reads.Versions()))
-	}
-
-	// The committer runs until the HTTP server has stopped, so every event the collector accepted
-	// is committed (mem://: drained) or left in the durable queue.
-	sctx, stopServing := context.WithCancel(ctx)
-	defer stopServing()
-	cctx, stopCommitter := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopCommitter()
-	cerr := make(chan error, 1)
-	if reads != nil {
-		readsDone := make(chan struct{})
-		go func() { defer close(readsDone); reads.Run(sctx) }()
-		defer func() { stopServing(); <-readsDone }() // before reads.Close
-	}
-	go func() {
-		err := c.Run(cctx)
-		if err != nil {
-			stopServing() // a committer that cannot commit should not take more events
-		}
-		cerr <- err
-	}()
-	serr := server.Serve(sctx, ln, srv, &server.ServeOptions{TLSCert: *tlsCert, TLSKey: *tlsKey, Logger: logger})
-	stopCommitter()
-	err = <-cerr
-	fmt.Fprintf(e.stderr, "lake serve: stopped; %s\n", &stats)
-	return errors.Join(serr, err)
+	return err
 }
 
 // modelsReport is GET /v1/models: the registry under the outputs prefix (nil without --outputs).
@@ -265,28 +249,10 @@ func modelsReport(prefix string) func(ctx context.Context) (any, error) {
 }
 
 // versionsLine renders the output versions loaded, e.g. "popular v3, similar_items v2".
-func versionsLine(v map[string]int64) string {
-	if len(v) == 0 {
-		return "none yet; the endpoints answer 503 until the jobs have run"
-	}
-	parts := make([]string, 0, len(v))
-	for _, name := range []string{server.OutSimilar, server.OutRecs, server.OutTrend, server.OutPopular} {
-		if ver, ok := v[name]; ok {
-			parts = append(parts, fmt.Sprintf("%s v%d", name, ver))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
+func versionsLine(v map[string]int64) string { return ops.VersionsLine(v) }
 
-// closeQueue shuts the queue down (pending acks are sent) and logs what failed: an ack that did
-// not reach the broker means a redelivery later, which the next committer drops by event_id.
-func closeQueue(q *stream.Queue, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := q.Close(ctx); err != nil {
-		logger.Warn("closing the queue", "queue", q.URL(), "err", err)
-	}
-}
+// closeQueue shuts the queue down (pending acks are sent) and logs what failed.
+func closeQueue(q *stream.Queue, logger *slog.Logger) { ops.CloseQueue(q, logger) }
 
 func runCommitStream(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("commit-stream", "--table URI --queue URL [--name NAME] [--batch-rows N] [--batch-interval D]", e)
@@ -295,7 +261,7 @@ func runCommitStream(ctx context.Context, e *env, args []string) error {
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	if err := cf.check(); err != nil {
+	if err := cf.check(true); err != nil {
 		return err
 	}
 	if strings.HasPrefix(*cf.queue, "mem:") {
@@ -315,7 +281,7 @@ func runCommitStream(ctx context.Context, e *env, args []string) error {
 	}
 	var stats batchStats
 	c, err := stream.New(ctx, t, sub, &stream.Options{
-		Name: *cf.name, BatchRows: *cf.batchRows, BatchInterval: *cf.batchInterval, Logger: logger, OnCommit: stats.add,
+		Name: *cf.name, BatchRows: *cf.batchRows, BatchInterval: *cf.batchInterval, Logger: logger, OnCommit: stats.Add,
 	})
 	if err != nil {
 		return err

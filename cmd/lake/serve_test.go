@@ -82,6 +82,8 @@ func serveInProcess(t *testing.T, args ...string) (base string, stop func() (int
 func TestServeUsage(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "events")
 	mustLake(t, "create", dir, "--schema", "interactions")
+	badConfig := filepath.Join(t.TempDir(), "lake.yaml")
+	os.WriteFile(badConfig, []byte("table: "+dir+"\nevry: 6h\n"), 0o644)
 	for _, c := range []struct {
 		args []string
 		code int
@@ -89,7 +91,8 @@ func TestServeUsage(t *testing.T) {
 	}{
 		{[]string{"serve"}, 2, "--table is required"},
 		{[]string{"serve", "--table", dir, "--tls-cert", "c.pem"}, 2, "--tls-key"},
-		{[]string{"serve", "--table", dir, "--config", "x.toml"}, 2, "--config is not supported yet"},
+		{[]string{"serve", "--table", dir, "--config", "x.yaml"}, 2, "no such file"},
+		{[]string{"serve", "--config", badConfig}, 2, `line 2: unknown field "evry"`},
 		{[]string{"serve", "--table", dir, "--batch-rows", "0"}, 2, "--batch-rows"},
 		{[]string{"serve", "--table", dir, "--queue", "kafka://x"}, 2, "unknown scheme"},
 		{[]string{"serve", "--table", filepath.Join(t.TempDir(), "nope")}, 1, "lake create"},
