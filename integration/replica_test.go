@@ -131,7 +131,10 @@ func TestReplicaAcrossStores(t *testing.T) {
 			if res.From != 0 || res.To != 4 || res.FilesCopied != 8 {
 				t.Fatalf("sync: %+v", res)
 			}
-			t.Logf("sync %s: %d files copied, %d of them verified by MD5 (the others by size)", p[0]+"-"+p[1], res.FilesCopied, res.FilesChecksummed)
+			t.Logf("sync %s: %d files copied, %d verified by a checksum (MD5 %d, CRC32C %d, CRC32 %d; the others by size)", p[0]+"-"+p[1], res.FilesCopied, res.FilesChecksummed, res.FilesMD5, res.FilesCRC32C, res.FilesCRC32)
+			if (p[0] == "gcs" || p[1] == "gcs") && p[1] != "local" && res.FilesCRC32C != res.FilesCopied {
+				t.Fatalf("sync %s: %d of %d copies checked by CRC32C", p[0]+"-"+p[1], res.FilesCRC32C, res.FilesCopied)
+			}
 			v := replicaAppend(t, st, 40, 10)
 			if res, err := replica.Sync(ctx, src, dst, nil); err != nil || res.From != v || res.To != v {
 				t.Fatalf("incremental sync: %+v, %v", res, err)
@@ -175,6 +178,48 @@ func TestReplicaAcrossStores(t *testing.T) {
 				t.Fatal("a second clone into the same place was not refused")
 			}
 		})
+	}
+}
+
+// TestReplicaDeepCloneOfShallow deep-clones a shallow clone (local source, shallow clone on
+// mem://) to GCS: the copy reads the same rows, names its files by relative path, verifies
+// every copy by CRC32C, and stays readable after the original is vacuumed.
+func TestReplicaDeepCloneOfShallow(t *testing.T) {
+	ctx := context.Background()
+	orig := backend(t, "local").URI(t)
+	shal := backend(t, "mem").URI(t)
+	deep := backend(t, "gcs").URI(t)
+	ot := replicaCreate(t, orig, nil)
+	for i := range 3 {
+		replicaAppend(t, ot, i*10, 10)
+	}
+	if _, err := replica.Clone(ctx, orig, shal, &replica.CloneOptions{Shallow: true}); err != nil {
+		t.Fatal(err)
+	}
+	replicaAppend(t, replicaOpen(t, shal), 100, 4)
+	want := replicaRows(t, replicaOpen(t, shal), 1)
+	res, err := replica.Clone(ctx, shal, deep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MadeRelative != 6 || res.FilesCopied != 8 || res.FilesCRC32C != 8 {
+		t.Fatalf("%+v", res)
+	}
+	dt := replicaOpen(t, deep)
+	snap, _ := dt.Snapshot(ctx)
+	for _, f := range snap.Files() {
+		if strings.Contains(f.Path, "://") {
+			t.Fatalf("absolute path %s in the deep copy", f.Path)
+		}
+	}
+	if _, err := compaction.Optimize(ctx, ot, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := compaction.Vacuum(ctx, ot, &compaction.VacuumOptions{Retention: time.Nanosecond, Force: true, Now: func() time.Time { return time.Now().Add(time.Hour) }}); err != nil {
+		t.Fatal(err)
+	}
+	if got := replicaRows(t, replicaOpen(t, deep), 0); !slices.Equal(got, want) || len(got) != 34 {
+		t.Fatalf("after the original's vacuum: %d rows, want %d", len(got), len(want))
 	}
 }
 
@@ -313,7 +358,7 @@ func countParquet(t *testing.T, dir string) int {
 }
 
 // TestReplicaBench measures a clone of a table of random-byte files (LAKE_BENCH_REPLICA_MIB,
-// default 256 MiB, in 8 MiB files) against a plain parallel copy of the same objects, in the
+// default 256 MiB, in files of LAKE_BENCH_REPLICA_FILE_KIB, default 8192: 8 MiB) against a plain parallel copy of the same objects, in the
 // same run, between the stores LAKE_BENCH_REPLICA_PAIR names (default "local-local"; e.g.
 // "s3-gcs"), and the time of an incremental sync of one new commit on local stores. It runs
 // only when LAKE_BENCH_REPLICA is set (Azurite keeps at most 512 MB in memory and frees deleted
@@ -336,9 +381,12 @@ func TestReplicaBench(t *testing.T) {
 	from, to, _ := strings.Cut(pair, "-")
 	src := backend(t, from).URI(t)
 	st := replicaCreate(t, src, nil)
-	const fileMiB = 8
-	nfiles := max(mibs/fileMiB, 1)
-	buf := make([]byte, fileMiB<<20)
+	fileKiB := 8 << 10
+	if s := os.Getenv("LAKE_BENCH_REPLICA_FILE_KIB"); s != "" {
+		fileKiB, _ = strconv.Atoi(s)
+	}
+	nfiles := max(mibs<<10/fileKiB, 1)
+	buf := make([]byte, fileKiB<<10)
 	var adds []txlog.Action
 	keys := make([]string, nfiles)
 	for i := range nfiles {
@@ -357,7 +405,7 @@ func TestReplicaBench(t *testing.T) {
 	if _, err := txn.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	total := float64(nfiles * fileMiB)
+	total := float64(nfiles*fileKiB) / 1024
 	plainCopy := func() time.Duration {
 		// The same files, the same parallelism, no log, no verification.
 		uri := backend(t, to).URI(t)
@@ -411,8 +459,8 @@ func TestReplicaBench(t *testing.T) {
 			cl, plain = clone(), plainCopy()
 		}
 		bestPlain, bestClone = min(bestPlain, plain), min(bestClone, cl)
-		t.Logf("round %d, %s, %d MiB in %d files: plain parallel copy %.2fs (%.0f MiB/s), clone %.2fs (%.0f MiB/s), ratio %.2f",
-			round, pair, nfiles*fileMiB, nfiles, plain.Seconds(), total/plain.Seconds(), cl.Seconds(), total/cl.Seconds(), plain.Seconds()/cl.Seconds())
+		t.Logf("round %d, %s, %.0f MiB in %d files: plain parallel copy %.2fs (%.0f MiB/s), clone %.2fs (%.0f MiB/s), ratio %.2f",
+			round, pair, total, nfiles, plain.Seconds(), total/plain.Seconds(), cl.Seconds(), total/cl.Seconds(), plain.Seconds()/cl.Seconds())
 	}
 	t.Logf("best of %d, %s: plain %.0f MiB/s, clone %.0f MiB/s, ratio %.2f", rounds, pair, total/bestPlain.Seconds(), total/bestClone.Seconds(), bestPlain.Seconds()/bestClone.Seconds())
 

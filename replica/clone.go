@@ -40,6 +40,9 @@ type CloneResult struct {
 	TableID string
 	Files   int   // data files in the clone's version 0
 	Bytes   int64 // their total size
+	// MadeRelative counts the data files the source names by absolute URI (a shallow clone's)
+	// that a deep clone copied into its root and names by relative path.
+	MadeRelative int
 	Stats
 }
 
@@ -48,7 +51,12 @@ type CloneResult struct {
 // id, and the same data files with their statistics, partition values, tags and deletion
 // vectors. A deep clone copies the files (and deletion-vector files) under the same relative
 // paths and verifies them before committing; a shallow clone copies nothing and points at the
-// source's files by absolute URI. commitInfo says operation CLONE with operationParameters
+// source's files by absolute URI. A deep clone of a table whose files are named by absolute URI
+// (a shallow clone: its source's files) copies those too, under their path relative to the root
+// they are in (another name in the same folder where that path is taken), and names them by
+// that relative path: the clone's log has relative paths only, 'p' deletion vectors become 'u',
+// and the property ShallowSourceProperty is dropped. Absolute paths outside the table and its
+// shallow-clone source are refused, as lake's reader refuses them. commitInfo says operation CLONE with operationParameters
 // source, sourceVersion and isShallow, as Delta records a clone.
 //
 // dst must be empty: any object there is an error matching ErrNotEmpty, before anything is
@@ -88,6 +96,42 @@ func Clone(ctx context.Context, src, dst string, opts *CloneOptions) (*CloneResu
 	adds := make([]txlog.Action, 0, len(files)+len(snap.Domains()))
 	var refs []fileRef
 	var bytes int64
+	var keys keyPlanner
+	var abs *absResolver
+	madeRelative := 0
+	if !o.Shallow {
+		// Relative files keep their keys; files named by absolute URI get keys no relative file
+		// has.
+		for _, f := range files {
+			if !isAbsolute(f.Path) {
+				k, err := relKey(f.Path)
+				if err != nil {
+					return nil, fmt.Errorf("clone %s: %w", src, err)
+				}
+				keys.take(k, f.Path)
+			}
+			if dv := f.DeletionVector; dv != nil && dv.StorageType == "u" {
+				k, err := dvKey(dv.PathOrInlineDv)
+				if err != nil {
+					return nil, fmt.Errorf("clone %s: %w", src, err)
+				}
+				keys.take(k, dv.PathOrInlineDv)
+			}
+		}
+		defer func() {
+			if abs != nil {
+				abs.Close()
+			}
+		}()
+	}
+	resolve := func(p string) (*absRoot, string, error) {
+		if abs == nil {
+			if abs, err = newAbsResolver(ctx, st, snap); err != nil {
+				return nil, "", err
+			}
+		}
+		return abs.resolve(p)
+	}
 	for _, f := range files {
 		a := *f
 		a.DataChange = true
@@ -108,15 +152,35 @@ func Clone(ctx context.Context, src, dst string, opts *CloneOptions) (*CloneResu
 				}
 				a.DeletionVector = &d
 			}
-		} else {
-			rs, abs, err := filesOf(&txlog.Action{Add: f}, snap.Version())
+			adds = append(adds, txlog.Action{Add: &a})
+			continue
+		}
+		rs, _, err := filesOf(&txlog.Action{Add: f}, snap.Version())
+		if err != nil {
+			return nil, fmt.Errorf("clone %s: %w", src, err)
+		}
+		refs = append(refs, rs...)
+		if isAbsolute(f.Path) {
+			root, sk, err := resolve(f.Path)
 			if err != nil {
 				return nil, fmt.Errorf("clone %s: %w", src, err)
 			}
-			if len(abs) > 0 {
-				return nil, fmt.Errorf("clone %s: file %s is named by an absolute URI (the source is a shallow clone, or has files outside its root): deep clones of such tables are not supported yet", src, abs[0])
+			key := keys.take(sk, f.Path)
+			refs = append(refs, abs.ref(root, sk, key, f.Path, f.Size, snap.Version()))
+			a.Path = escapedPath(key)
+			madeRelative++
+		}
+		if dv := f.DeletionVector; dv != nil && dv.StorageType == "p" {
+			root, sk, err := resolve(dv.PathOrInlineDv)
+			if err != nil {
+				return nil, fmt.Errorf("clone %s: deletion vector of %s: %w", src, f.Path, err)
 			}
-			refs = append(refs, rs...)
+			d, key, err := relativeDV(dv, sk, &keys)
+			if err != nil {
+				return nil, fmt.Errorf("clone %s: %w", src, err)
+			}
+			refs = append(refs, abs.ref(root, sk, key, dv.PathOrInlineDv, -1, snap.Version()))
+			a.DeletionVector = d
 		}
 		adds = append(adds, txlog.Action{Add: &a})
 	}
@@ -128,10 +192,12 @@ func Clone(ctx context.Context, src, dst string, opts *CloneOptions) (*CloneResu
 	for _, r := range refs {
 		allowed[r.key] = true
 	}
-	if err := checkCloneTarget(ctx, dl, allowed); err != nil {
+	present, err := checkCloneTarget(ctx, dl, allowed)
+	if err != nil {
 		return nil, err
 	}
 	c := newCopier(st.Bucket(), dl.Bucket, dl.LocalDir != "", src, snap.Version(), o.Options)
+	c.present = present
 	if !o.Shallow {
 		if err := c.copyAll(ctx, refs); err != nil {
 			return nil, fmt.Errorf("clone %s to %s: %w", src, dst, err)
@@ -148,6 +214,9 @@ func Clone(ctx context.Context, src, dst string, opts *CloneOptions) (*CloneResu
 	}
 	if o.Shallow {
 		md.Configuration[ShallowSourceProperty] = st.URI()
+	} else {
+		// A deep clone owns all its files, also those of a shallow source's source.
+		delete(md.Configuration, ShallowSourceProperty)
 	}
 	stats := c.snapshotStats()
 	dlog := txlog.NewLog(dl.Bucket, dl.Commits, &txlog.LogOptions{EngineInfo: table.EngineInfo, DisableAutoCheckpoint: true})
@@ -171,27 +240,30 @@ func Clone(ctx context.Context, src, dst string, opts *CloneOptions) (*CloneResu
 		}
 		return nil, fmt.Errorf("clone %s to %s: %w", src, dst, err)
 	}
-	return &CloneResult{SourceVersion: snap.Version(), TableID: md.ID, Files: len(files), Bytes: bytes, Stats: stats}, nil
+	return &CloneResult{SourceVersion: snap.Version(), TableID: md.ID, Files: len(files), Bytes: bytes, MadeRelative: madeRelative, Stats: stats}, nil
 }
 
 // checkCloneTarget refuses a destination that holds anything but files this clone would write
 // itself (those are what a failed earlier attempt of the same clone left; a retry reuses them).
-func checkCloneTarget(ctx context.Context, dl *storage.Location, allowed map[string]bool) error {
+// It returns those files with their sizes.
+func checkCloneTarget(ctx context.Context, dl *storage.Location, allowed map[string]bool) (map[string]int64, error) {
+	present := map[string]int64{}
 	it := dl.Bucket.List(nil)
 	for {
 		obj, err := it.Next(ctx)
 		if err == io.EOF {
-			return nil
+			return present, nil
 		}
 		if err != nil {
-			return fmt.Errorf("list %s: %w", dl.URI, err)
+			return nil, fmt.Errorf("list %s: %w", dl.URI, err)
 		}
 		if strings.HasPrefix(obj.Key, txlog.LogDir) {
-			return fmt.Errorf("%w: %s already holds a Delta log (%s); clone into a new, empty location, or use `lake sync` to keep a replica", ErrNotEmpty, dl.URI, obj.Key)
+			return nil, fmt.Errorf("%w: %s already holds a Delta log (%s); clone into a new, empty location, or use `lake sync` to keep a replica", ErrNotEmpty, dl.URI, obj.Key)
 		}
 		if !allowed[obj.Key] {
-			return fmt.Errorf("%w: %s holds %s; clone into a new, empty location", ErrNotEmpty, dl.URI, obj.Key)
+			return nil, fmt.Errorf("%w: %s holds %s; clone into a new, empty location", ErrNotEmpty, dl.URI, obj.Key)
 		}
+		present[obj.Key] = obj.Size
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gocloud.dev/blob/fileblob"
@@ -66,5 +67,32 @@ func TestDVKey(t *testing.T) {
 	}
 	if _, err := dvKey("short"); err == nil {
 		t.Fatal("a short path was accepted")
+	}
+}
+
+func TestZ85RoundTrip(t *testing.T) {
+	k, err := dvKey("ab" + z85Encode([]byte{0xd2, 0xc6, 0x39, 0xaa, 0x88, 0x16, 0x43, 0x1a, 0xaa, 0xf6, 0xd3, 0xfe, 0x25, 0x12, 0xff, 0x61}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin"; k != want {
+		t.Fatalf("got %s, want %s", k, want)
+	}
+	if got := z85Encode([]byte{0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B}); got != "HelloWorld" {
+		t.Fatalf("z85 of the spec's example: %s", got)
+	}
+}
+
+func TestKeyPlanner(t *testing.T) {
+	var k keyPlanner
+	if got := k.take("d=1/a.parquet", "rel"); got != "d=1/a.parquet" {
+		t.Fatal(got)
+	}
+	a := k.take("d=1/a.parquet", "s3://b/t/d=1/a.parquet")
+	if a == "d=1/a.parquet" || !strings.HasPrefix(a, "d=1/a-c") || !strings.HasSuffix(a, ".parquet") {
+		t.Fatalf("clash got %s", a)
+	}
+	if again := k.take("d=1/a.parquet", "s3://b/t/d=1/a.parquet"); again != a {
+		t.Fatalf("the same file got %s, then %s", a, again)
 	}
 }

@@ -11,11 +11,18 @@
 //
 // Data files (and deletion-vector and change-data files) are copied with bounded parallelism
 // (Options.Concurrency) and verified before the commit that makes them visible: the size the
-// destination reports must equal the source's (and the log's, where it records one); where the
-// source store offers an MD5 (blob Attributes), the bytes are checked against it as they are
-// written (gocloud's ContentMD5), and where the destination offers one it is compared too. A
-// file already present at the destination with the right size is not copied again, which makes
-// Sync resumable after a crash at any point and Clone cheap to retry.
+// destination reports must equal the source's (and the log's, where it records one), and every
+// checksum known on two of three sides (the source store's, the bytes sent, the destination
+// store's) must agree: MD5 (memblob, GCS, Azure, S3 single-part uploads), CRC32C (GCS on every
+// object; S3 for objects uploaded with it) and CRC32 (S3 objects uploaded by the AWS SDK's
+// default). Stores compute their checksums from what they received, so where both sides
+// report one nothing is hashed; where one side does, the bytes are hashed on the way through
+// (CRC32C and CRC32 in hardware, MD5 only then). Stats count the copies each checksum checked.
+// A file already present at the destination with the right size is not copied again, which
+// makes Sync resumable after a crash at any point and Clone cheap to retry.
+//
+// A deep clone of a table whose files are named by absolute URI (a shallow clone) copies them
+// into the clone's root and names them by relative path.
 //
 // # Errors
 //

@@ -49,9 +49,13 @@ func (e *MissingFileError) Unwrap() error { return e.Err }
 // VerifyError reports a copied file whose size or checksum at the destination differs from the
 // source's. The bad copy is deleted; running again copies it anew.
 type VerifyError struct {
-	Path     string
-	What     string // "size" or "MD5"
-	Src, Dst string // the two values
+	Path string
+	// What failed: "size", or the checksum, "MD5", "CRC32C" or "CRC32" (checked in that
+	// order; the first that differs is reported).
+	What string
+	// Src and Dst are the two values that differ (checksums in hex): of the source store, the
+	// bytes sent, or the destination store, in that order of preference for Src.
+	Src, Dst string
 }
 
 func (e *VerifyError) Error() string {
