@@ -45,7 +45,8 @@ func runClone(ctx context.Context, e *env, args []string) error {
 		return json.NewEncoder(e.stdout).Encode(map[string]any{
 			"source_version": res.SourceVersion, "table_id": res.TableID, "files": res.Files, "bytes": res.Bytes,
 			"files_copied": res.FilesCopied, "bytes_copied": res.BytesCopied, "files_skipped": res.FilesSkipped,
-			"shallow": *shallow, "seconds": el.Seconds(),
+			"files_checksummed": res.FilesChecksummed, "files_md5": res.FilesMD5, "files_crc32c": res.FilesCRC32C,
+			"files_crc32": res.FilesCRC32, "made_relative": res.MadeRelative, "shallow": *shallow, "seconds": el.Seconds(),
 		})
 	}
 	kind := "deep"
@@ -87,7 +88,8 @@ func runSync(ctx context.Context, e *env, args []string) error {
 			json.NewEncoder(e.stdout).Encode(map[string]any{
 				"from": res.From, "to": res.To, "latest": res.Latest, "bootstrapped": res.Bootstrapped,
 				"files_copied": res.FilesCopied, "bytes_copied": res.BytesCopied, "files_skipped": res.FilesSkipped,
-				"seconds": el.Seconds(),
+				"files_checksummed": res.FilesChecksummed, "files_md5": res.FilesMD5, "files_crc32c": res.FilesCRC32C,
+				"files_crc32": res.FilesCRC32, "seconds": el.Seconds(),
 			})
 			return
 		}

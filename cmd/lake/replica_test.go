@@ -29,7 +29,8 @@ func TestCloneAndSyncCommands(t *testing.T) {
 	dst := "mem://replica-cmd/" + uuid.NewString()
 	out := mustLake(t, "clone", src, dst, "--json")
 	var res map[string]any
-	if err := json.Unmarshal([]byte(out), &res); err != nil || res["source_version"] != float64(3) || res["files_copied"] != float64(3) {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res["source_version"] != float64(3) || res["files_copied"] != float64(3) ||
+		res["files_checksummed"] != float64(3) || res["files_md5"] != float64(3) || res["made_relative"] != float64(0) {
 		t.Fatalf("clone: %s (%v)", out, err)
 	}
 	if got := replicaLines(mustLake(t, "cat", dst, "--format", "jsonl")); !slices.Equal(got, want) {
