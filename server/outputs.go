@@ -50,6 +50,9 @@ type OutputsOptions struct {
 	RecentFiles, RecentEvents int
 	// Logger gets one line per failed load; nil discards.
 	Logger *slog.Logger
+	// OnSwap, when set, is called after a table's new version is swapped in (e.g.
+	// Metrics.ObserveSwap); it must not block.
+	OnSwap func(SwapObservation)
 }
 
 // Outputs holds the job outputs under a prefix in memory: each table is loaded into maps at a
@@ -273,7 +276,14 @@ func refreshSlot[T versioned](ctx context.Context, o *Outputs, s *slot[T], load 
 		}
 		return fmt.Errorf("load %s version %d: %w", s.uri, snap.Version(), err)
 	}
+	prev := int64(-1)
+	if cur := s.cur.Load(); cur != nil {
+		prev = versionOf(cur)
+	}
 	s.cur.Store(next)
+	if o.opts.OnSwap != nil {
+		o.opts.OnSwap(SwapObservation{Table: s.name, Version: snap.Version(), Previous: prev, Committed: snap.Timestamp(), Served: time.Now()})
+	}
 	o.opts.Logger.Info("serving job output", "table", s.uri, "version", snap.Version(), "seconds", time.Since(start).Seconds())
 	return nil
 }
@@ -511,11 +521,20 @@ func (wt *windowTable) window(at time.Time) (start time.Time, ok bool) {
 }
 
 // eventsState is the events table's snapshot and its newest data files, for the recent fallback.
+// The index of who touched what in those files is built once, on the first request that needs
+// it, and serves every later one until the events table has a new version.
 type eventsState struct {
 	t      *table.Table
 	snap   *txlog.Snapshot
 	newest []*txlog.Add
+
+	mu     sync.Mutex
+	built  bool
+	recent map[string][]string // user -> distinct items, most recent first
 }
+
+// maxRecentIndexRows bounds the rows the recent index reads (the newest files first).
+const maxRecentIndexRows = 1_000_000
 
 func (o *Outputs) refreshEventsLocked(ctx context.Context) error {
 	if o.opts.Events == "" || o.opts.RecentFiles < 0 {
@@ -580,12 +599,25 @@ func (o *Outputs) recentItems(ctx context.Context, user string) ([]string, error
 	if ev == nil || len(ev.newest) == 0 {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	idx, err := ev.index(ctx, o.opts.RecentEvents)
+	if err != nil {
+		return nil, err
+	}
+	return idx[user], nil
+}
+
+// index returns the recent index, building it on first use. A failed build (a cancelled
+// request) is not kept: the next request tries again.
+func (ev *eventsState) index(ctx context.Context, perUser int) (map[string][]string, error) {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if ev.built {
+		return ev.recent, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	scan, err := reader.NewScan(ctx, ev.t, ev.snap, &reader.ScanOptions{
-		Columns: []string{"item_id", "timestamp"},
-		Filters: []reader.Filter{{Column: "user_id", Op: "=", Values: []string{user}}},
-		Files:   ev.newest, Concurrency: 2,
+		Columns: []string{"user_id", "item_id", "timestamp"}, Files: ev.newest, Concurrency: 2,
 	})
 	if err != nil {
 		return nil, err
@@ -594,8 +626,14 @@ func (o *Outputs) recentItems(ctx context.Context, user string) ([]string, error
 		item string
 		ts   int64
 	}
-	var touches []touch
+	byUser := map[string][]touch{}
+	strs := interner{}
+	rows := 0
 	for rec, err := range scan.Records(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		users, err := column[*array.String](rec, "user_id", "string")
 		if err != nil {
 			return nil, err
 		}
@@ -608,22 +646,32 @@ func (o *Outputs) recentItems(ctx context.Context, user string) ([]string, error
 			return nil, err
 		}
 		for i := range int(rec.NumRows()) {
-			if !items.IsNull(i) && !tss.IsNull(i) {
-				touches = append(touches, touch{strings.Clone(items.Value(i)), int64(tss.Value(i))})
+			if users.IsNull(i) || items.IsNull(i) || tss.IsNull(i) {
+				continue
+			}
+			u := strs.get(users.Value(i))
+			byUser[u] = append(byUser[u], touch{strs.get(items.Value(i)), int64(tss.Value(i))})
+		}
+		if rows += int(rec.NumRows()); rows >= maxRecentIndexRows {
+			break
+		}
+	}
+	recent := make(map[string][]string, len(byUser))
+	for u, touches := range byUser {
+		slices.SortFunc(touches, func(a, b touch) int { return cmp.Compare(b.ts, a.ts) })
+		if len(touches) > perUser {
+			touches = touches[:perUser]
+		}
+		seen := make(map[string]bool, len(touches))
+		out := make([]string, 0, len(touches))
+		for _, t := range touches {
+			if !seen[t.item] {
+				seen[t.item] = true
+				out = append(out, t.item)
 			}
 		}
+		recent[u] = out
 	}
-	slices.SortFunc(touches, func(a, b touch) int { return cmp.Compare(b.ts, a.ts) })
-	if len(touches) > o.opts.RecentEvents {
-		touches = touches[:o.opts.RecentEvents]
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, t := range touches {
-		if !seen[t.item] {
-			seen[t.item] = true
-			out = append(out, t.item)
-		}
-	}
-	return out, nil
+	ev.recent, ev.built = recent, true
+	return recent, nil
 }

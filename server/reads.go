@@ -77,9 +77,9 @@ type WindowAnswer struct {
 	Items       []WindowItem `json:"items"`
 }
 
-// reads wraps a read handler: the read token, then the outputs.
+// reads wraps a read handler: the read metrics, the read token, then the outputs.
 func (s *Server) reads(h func(w http.ResponseWriter, r *http.Request, o *Outputs, k int)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return s.metered(func(w http.ResponseWriter, r *http.Request) {
 		if !s.readAuthorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="lake"`)
 			writeError(w, http.StatusUnauthorized, "the read APIs need 'Authorization: Bearer TOKEN' with the server's read token")
@@ -96,7 +96,7 @@ func (s *Server) reads(h func(w http.ResponseWriter, r *http.Request, o *Outputs
 			return
 		}
 		h(w, r, o, k)
-	}
+	})
 }
 
 func (s *Server) readAuthorized(r *http.Request) bool {
@@ -168,6 +168,7 @@ func (s *Server) handleRecs(w http.ResponseWriter, r *http.Request, o *Outputs, 
 	if l, ok := recs.lists[id]; ok {
 		setVersion(w, recs.version)
 		writeJSON(w, http.StatusOK, RecsAnswer{UserID: id, Version: recs.version, Source: SourceModel, Items: scores(l, k)})
+		s.opts.Metrics.read.answeredFrom(SourceModel)
 		return
 	}
 	// A user the model has not seen: items similar to what they touched recently.
@@ -179,6 +180,7 @@ func (s *Server) handleRecs(w http.ResponseWriter, r *http.Request, o *Outputs, 
 		if l := recentSimilar(sim, items, k); len(l) > 0 {
 			setVersion(w, sim.version)
 			writeJSON(w, http.StatusOK, RecsAnswer{UserID: id, Version: sim.version, Source: SourceRecent, Items: l})
+			s.opts.Metrics.read.answeredFrom(SourceRecent)
 			return
 		}
 	}
@@ -206,6 +208,7 @@ func (s *Server) handleRecs(w http.ResponseWriter, r *http.Request, o *Outputs, 
 		}
 		setVersion(w, wt.version)
 		writeJSON(w, http.StatusOK, RecsAnswer{UserID: id, Version: wt.version, Source: f.source, Items: l})
+		s.opts.Metrics.read.answeredFrom(f.source)
 		return
 	}
 	writeError(w, http.StatusServiceUnavailable, "no recommendations for unknown user "+strconv.Quote(id)+

@@ -166,7 +166,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/users/{id}/recommendations", s.limited(s.reads(s.handleRecs)))
 	s.mux.HandleFunc("GET /v1/trending", s.limited(s.reads(s.handleTrending)))
 	s.mux.HandleFunc("GET /v1/popular", s.limited(s.reads(s.handlePopular)))
-	s.mux.HandleFunc("GET /v1/models", s.limited(s.handleModels))
+	s.mux.HandleFunc("GET /v1/models", s.limited(s.metered(s.handleModels)))
 	s.dashboardRoutes() // GET /, /ui/, /v1/dashboard, /v1/trending/series, /v1/ingest/health, /v1/tables, /v1/ops
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.Handle("GET /metrics", s.opts.Metrics.Handler())

@@ -138,11 +138,12 @@ func Run(ctx context.Context, cfg *Config, opts *RunOptions) error {
 	}
 	defer CloseQueue(q, logger)
 
+	metrics := server.NewMetrics()
 	var reads *server.Outputs
 	if c.Outputs != "" {
 		// Each output table is served at the version the registry (PREFIX/models) marks live.
 		pick := registry.NewPicker(c.Outputs).Pick
-		if reads, err = server.NewOutputs(c.Outputs, &server.OutputsOptions{Poll: c.OutputsPoll.D(), Events: t.URI(), Logger: logger, Pick: pick}); err != nil {
+		if reads, err = server.NewOutputs(c.Outputs, &server.OutputsOptions{Poll: c.OutputsPoll.D(), Events: t.URI(), Logger: logger, Pick: pick, OnSwap: metrics.ObserveSwap}); err != nil {
 			return err
 		}
 		defer reads.Close()
@@ -152,7 +153,6 @@ func Run(ctx context.Context, cfg *Config, opts *RunOptions) error {
 		}
 	}
 
-	metrics := server.NewMetrics()
 	tasks := buildTasks(ctx, c, t, logger, o.Progress)
 	var sched *Scheduler
 	if len(tasks) > 0 {
