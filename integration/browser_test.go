@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,25 +40,7 @@ func TestBrowserDemoShop(t *testing.T) {
 	runLake(t, "create", uri, "--schema", "interactions")
 	srv, base := startServe(t, "--table", uri, "--demo-site", "--batch-interval", "200ms")
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
+	ctx, console := openBrowser(t, chromium)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/demo/"), chromedp.WaitVisible("#p-mug")); err != nil {
 		t.Fatalf("browser: open the demo shop: %v\n%s", err, srv.stderr())
@@ -114,8 +95,9 @@ func TestBrowserDemoShop(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("events in the table:\n%s\nwant:\n%s\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), srv.stderr())
 	}
-	cancel()
-	cancelBrowser()
+	if errs := console.errors(); len(errs) > 0 {
+		t.Errorf("the demo shop logged console errors: %v", errs)
+	}
 	srv.stop(t)
 	t.Logf("user %s: %d events from headless Chromium in the table", user, len(got))
 }

@@ -60,6 +60,7 @@ const demoHTML = `<!doctype html>
 <meta charset="utf-8">
 <title>lake demo shop</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/ui/favicon.svg" type="image/svg+xml">
 <style>
   body { font-family: system-ui, sans-serif; margin: 2rem; background: #fafafa; }
   .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(12rem, 1fr)); gap: 1rem; }
