@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -10,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -19,11 +19,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/apache/arrow-go/v18/arrow/array"
-
-	"github.com/lakehouse/lake/reader"
-	"github.com/lakehouse/lake/table"
 )
 
 // The dashboard: GET / is a page of plain HTML, vanilla JavaScript and CSS embedded in the
@@ -76,9 +71,8 @@ type dashboard struct {
 	s      *Server
 	assets map[string]uiAsset // by path under ui/
 
-	expected expectedCache
-	health   healthState
-	tables   tablesCache
+	health healthState
+	tables tablesCache
 }
 
 type uiAsset struct {
@@ -245,14 +239,6 @@ func (d *dashboard) handleSeries(w http.ResponseWriter, r *http.Request) {
 	if pop != nil {
 		ans.PopularVersion = &pop.version
 	}
-	var exp map[int64]float64
-	if trend != nil {
-		var err error
-		if exp, err = d.expected.forItem(r.Context(), o, trend, item); err != nil {
-			// The counts are still right; only the expectations are missing.
-			d.s.opts.Logger.Warn("reading the trending table's expected counts", "table", o.trending.uri, "version", trend.version, "err", err)
-		}
-	}
 	if !grid.latest.IsZero() {
 		first := grid.latest.Add(-time.Duration(n-1) * grid.length)
 		for i := range n {
@@ -262,7 +248,7 @@ func (d *dashboard) handleSeries(w http.ResponseWriter, r *http.Request) {
 			if row, ok := findRow(trend, ts, item); ok {
 				c := row.count
 				p.Count, p.Trending = &c, true
-				if e, ok := exp[ts]; ok {
+				if e := row.expected; !math.IsNaN(e) {
 					e = finite(e)
 					p.Expected = &e
 				}
@@ -287,79 +273,6 @@ func findRow(wt *windowTable, ts int64, item string) (windowRow, bool) {
 		}
 	}
 	return windowRow{}, false
-}
-
-// expectedCache holds the trending table's expected column at the version served (Outputs
-// keeps count and score in memory but not the expectation): item -> window start (epoch µs)
-// -> expected. It is read on the first series request after a new version is served.
-type expectedCache struct {
-	mu      sync.Mutex
-	version int64
-	uri     string
-	byItem  map[string]map[int64]float64
-}
-
-func (c *expectedCache) forItem(ctx context.Context, o *Outputs, wt *windowTable, item string) (map[int64]float64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.byItem == nil || c.version != wt.version || c.uri != o.trending.uri {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-		defer cancel()
-		m, err := loadExpected(ctx, o.trending.uri, wt.version)
-		if err != nil {
-			return nil, err
-		}
-		c.byItem, c.version, c.uri = m, wt.version, o.trending.uri
-	}
-	return c.byItem[item], nil
-}
-
-func loadExpected(ctx context.Context, uri string, version int64) (map[string]map[int64]float64, error) {
-	t, err := table.Open(ctx, uri, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer t.Close()
-	snap, err := t.SnapshotAt(ctx, version)
-	if err != nil {
-		return nil, err
-	}
-	scan, err := reader.NewScan(ctx, t, snap, &reader.ScanOptions{Columns: []string{"window_start", "item_id", "expected"}})
-	if err != nil {
-		return nil, err
-	}
-	in := interner{}
-	out := map[string]map[int64]float64{}
-	for rec, err := range scan.Records(ctx) {
-		if err != nil {
-			return nil, err
-		}
-		starts, err := column[*array.Timestamp](rec, "window_start", "timestamp")
-		if err != nil {
-			return nil, err
-		}
-		items, err := column[*array.String](rec, "item_id", "string")
-		if err != nil {
-			return nil, err
-		}
-		exp, err := column[*array.Float64](rec, "expected", "double")
-		if err != nil {
-			return nil, err
-		}
-		for i := range int(rec.NumRows()) {
-			if starts.IsNull(i) || items.IsNull(i) || exp.IsNull(i) {
-				continue
-			}
-			it := in.get(items.Value(i))
-			m := out[it]
-			if m == nil {
-				m = map[int64]float64{}
-				out[it] = m
-			}
-			m[int64(starts.Value(i))] = exp.Value(i)
-		}
-	}
-	return out, nil
 }
 
 // errNoEvents is the 503 of the endpoints that need the events table when the server was not

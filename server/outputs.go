@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -303,10 +304,11 @@ type pairTable struct {
 
 // windowRow is one row of trending or popular.
 type windowRow struct {
-	item  string
-	count int64
-	score float64
-	rank  int32
+	item     string
+	count    int64
+	score    float64
+	expected float64 // trending: the forecast count (NaN when null); popular: NaN
+	rank     int32
 }
 
 // windowTable is trending or popular at one version.
@@ -393,7 +395,7 @@ func loadPairs(ctx context.Context, t *table.Table, snap *txlog.Snapshot, keyCol
 func loadWindows(ctx context.Context, t *table.Table, snap *txlog.Snapshot, trending bool) (*windowTable, error) {
 	cols := []string{"window_start", "item_id", "count", "rank"}
 	if trending {
-		cols = append(cols, "score")
+		cols = append(cols, "score", "expected")
 	}
 	scan, err := reader.NewScan(ctx, t, snap, &reader.ScanOptions{Columns: cols})
 	if err != nil {
@@ -421,9 +423,12 @@ func loadWindows(ctx context.Context, t *table.Table, snap *txlog.Snapshot, tren
 		if err != nil {
 			return nil, err
 		}
-		var scores *array.Float64
+		var scores, expected *array.Float64
 		if trending {
 			if scores, err = column[*array.Float64](rec, "score", "double"); err != nil {
+				return nil, err
+			}
+			if expected, err = column[*array.Float64](rec, "expected", "double"); err != nil {
 				return nil, err
 			}
 		}
@@ -431,7 +436,7 @@ func loadWindows(ctx context.Context, t *table.Table, snap *txlog.Snapshot, tren
 			if starts.IsNull(i) || items.IsNull(i) || ranks.IsNull(i) {
 				continue
 			}
-			r := windowRow{item: in.get(items.Value(i)), rank: ranks.Value(i)}
+			r := windowRow{item: in.get(items.Value(i)), rank: ranks.Value(i), expected: math.NaN()}
 			if !counts.IsNull(i) {
 				r.count = counts.Value(i)
 			}
@@ -440,6 +445,9 @@ func loadWindows(ctx context.Context, t *table.Table, snap *txlog.Snapshot, tren
 				r.score = 0
 				if !scores.IsNull(i) {
 					r.score = scores.Value(i)
+				}
+				if !expected.IsNull(i) {
+					r.expected = expected.Value(i)
 				}
 			}
 			ts := int64(starts.Value(i))
