@@ -22,23 +22,32 @@ var ErrVersionNotFound = errors.New("version not found")
 // ConflictKind names the condition that made a transaction conflict with a winning commit.
 type ConflictKind string
 
+// Two kinds are retryable: retrying the whole operation (re-read the table, redo the work,
+// commit again) may succeed, and the error matches errors.Is(err, ErrConflict). The others are
+// terminal: a concurrent commit changed what this operation was based on, and retrying it
+// unchanged cannot help.
 const (
 	// ConflictVersionTaken is retryable: a concurrent commit took the version, and rebasing
 	// found nothing this transaction depends on.
 	ConflictVersionTaken ConflictKind = "version taken"
-	// The rest are terminal: retrying cannot help.
-	ConflictProtocolChanged  ConflictKind = "protocol changed"
-	ConflictMetadataChanged  ConflictKind = "metadata changed"
-	ConflictConcurrentTxn    ConflictKind = "concurrent transaction for the same appId"
-	ConflictDeleteRead       ConflictKind = "a file this transaction read was removed"
-	ConflictDeleteDelete     ConflictKind = "a file this transaction removes was removed"
-	ConflictAppendedToRead   ConflictKind = "files were added where this transaction read"
+	// ConflictRetriesExhausted is retryable: every version this commit rebased onto was taken
+	// by another writer until LogOptions.MaxCommitAttempts ran out. Nothing this transaction
+	// depends on changed (a change would have been a terminal kind), so the operation may be
+	// retried as a whole, preferably after a backoff: the table is under heavy contention.
 	ConflictRetriesExhausted ConflictKind = "retries exhausted"
+
+	ConflictProtocolChanged ConflictKind = "protocol changed"                             // terminal
+	ConflictMetadataChanged ConflictKind = "metadata changed"                             // terminal
+	ConflictConcurrentTxn   ConflictKind = "concurrent transaction for the same appId"    // terminal
+	ConflictDeleteRead      ConflictKind = "a file this transaction read was removed"     // terminal
+	ConflictDeleteDelete    ConflictKind = "a file this transaction removes was removed"  // terminal
+	ConflictAppendedToRead  ConflictKind = "files were added where this transaction read" // terminal
 )
 
 // ConflictError reports a commit that lost to a concurrent one. Version is the winning version
-// that caused it. Retryable conflicts (Kind ConflictVersionTaken, ConflictRetriesExhausted) match
-// errors.Is(err, ErrConflict); terminal ones do not.
+// that caused it (for ConflictRetriesExhausted, the last version taken by another writer).
+// Retryable conflicts (Kind ConflictVersionTaken, ConflictRetriesExhausted) match
+// errors.Is(err, ErrConflict) and report Retryable; terminal ones do neither.
 type ConflictError struct {
 	Version int64
 	Kind    ConflictKind
@@ -67,7 +76,8 @@ func (e *ConflictError) Error() string {
 	return s
 }
 
-// Retryable reports whether retrying the whole operation may succeed.
+// Retryable reports whether retrying the whole operation (re-read, redo, commit) may succeed:
+// true for ConflictVersionTaken and ConflictRetriesExhausted, false for the terminal kinds.
 func (e *ConflictError) Retryable() bool {
 	return e.Kind == ConflictVersionTaken || e.Kind == ConflictRetriesExhausted
 }

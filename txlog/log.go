@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -39,7 +40,18 @@ type LogOptions struct {
 	// DisableAutoCheckpoint turns off the checkpoint written every delta.checkpointInterval
 	// commits.
 	DisableAutoCheckpoint bool
+	// CheckpointPartActions splits a classic Parquet checkpoint of more actions than this into a
+	// multi-part checkpoint of parts of at most this many actions (Spark's
+	// spark.databricks.delta.checkpoint.partSize), and on v2Checkpoint tables puts the file
+	// actions of such a checkpoint into Parquet sidecars. Zero is DefaultCheckpointPartActions;
+	// negative writes one file whatever its size.
+	CheckpointPartActions int
 }
+
+// DefaultCheckpointPartActions is the most actions a checkpoint file holds before it is split
+// (about 130 MB of Parquet for adds with statistics): one reader task per part, and no single
+// object that a slow link must fetch whole.
+const DefaultCheckpointPartActions = 2_000_000
 
 // NewLog returns the log of the table whose root is bucket. commits performs the atomic
 // put-if-absent of commit files.
@@ -56,6 +68,9 @@ func NewLog(bucket *blob.Bucket, commits CommitStore, opts *LogOptions) *Log {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.CheckpointPartActions == 0 {
+		o.CheckpointPartActions = DefaultCheckpointPartActions
 	}
 	return &Log{bucket: bucket, commits: commits, opts: o}
 }
@@ -157,25 +172,52 @@ func (ls *listing) latest() int64 {
 func (l *Log) load(ctx context.Context, seg *segment) (*Snapshot, error) {
 	s := newState()
 	where := "_delta_log"
+	// The commits after the checkpoint are read while the checkpoint is decoded.
+	var (
+		acts    [][]Action
+		actsErr error
+		actsGot = make(chan struct{})
+	)
+	rctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer close(actsGot)
+		acts, actsErr = readCommits(rctx, l.bucket, seg.commits)
+	}()
+	defer func() { <-actsGot }()
+	defer cancel() // before the wait above: a failed load stops reading commits
 	if seg.checkpoint != nil {
-		// A checkpoint is reconciled: collect its adds first so the file map is built at its
-		// final size instead of growing (and rehashing 1M long paths) as it fills.
-		var adds []*Add
+		// A checkpoint is reconciled: collect its adds first, then index them (in a second
+		// goroutine, batch by batch as they arrive, into a map made at its final size instead of
+		// growing and rehashing 1M long paths). Their stats go to a compressed store (see
+		// fileTable).
+		files := &fileTable{stats: &statsStore{}}
+		ix := &entryIndexer{}
+		defer ix.stop()
 		if err := readCheckpoint(ctx, l.bucket, seg.checkpoint, func(a *Action) {
 			if a.Add != nil {
-				adds = append(adds, a.Add)
+				files.entries = append(files.entries, fileEntry{add: a.Add})
+				ix.feed(files.entries)
 				return
 			}
 			s.apply(a)
-		}); err != nil {
+		}, withStatsStore(files.stats, func(a *Add, ref statsRef) error {
+			files.entries = append(files.entries, compactEntry(a, ref))
+			ix.feed(files.entries)
+			return nil
+		}, func(rows int64) {
+			// Rows are an upper bound on the file's adds: size the table once.
+			if rows > 0 && rows < 1<<31 {
+				files.entries = slices.Grow(files.entries, int(rows))
+			}
+		})); err != nil {
 			return nil, err
 		}
-		files := make(map[string]*Add, len(adds)+len(adds)/8+64)
-		for _, a := range adds {
-			files[FileKey(a.Path, a.DeletionVector)] = a
+		files.index = ix.finish(files.entries)
+		if len(files.index) != len(files.entries) {
+			files.dropShadowed() // a checkpoint is reconciled; tolerate one that is not
 		}
 		for k := range s.tombstones {
-			delete(files, k)
+			files.remove(k)
 		}
 		s.files = files
 		s.version = seg.checkpoint.version
@@ -188,9 +230,9 @@ func (l *Log) load(ctx context.Context, seg *segment) (*Snapshot, error) {
 			}
 		}
 	}
-	acts, err := readCommits(ctx, l.bucket, seg.commits)
-	if err != nil {
-		return nil, err
+	<-actsGot
+	if actsErr != nil {
+		return nil, actsErr
 	}
 	if err := s.replay(seg.commits, acts); err != nil {
 		return nil, err

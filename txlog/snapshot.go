@@ -27,7 +27,7 @@ type Snapshot struct {
 	protocol   Protocol
 	metadata   Metadata
 	schema     *StructType
-	files      map[string]*Add // keyed by FileKey
+	files      *fileTable // keyed by FileKey
 	tombstones map[string]*Remove
 	txns       map[string]Txn
 	domains    map[string]DomainMetadata
@@ -38,9 +38,10 @@ type Snapshot struct {
 	sorted            []*Add
 }
 
-// FileKey is how a snapshot identifies a file: its path and, when it has one, the unique id of
-// its deletion vector.
+// FileKey is how a snapshot identifies a file: its canonical path (see canonicalPath: the
+// spellings of one file share it) and, when it has one, the unique id of its deletion vector.
 func FileKey(path string, dv *DeletionVector) string {
+	path = canonicalPath("", path)
 	if dv == nil {
 		return path
 	}
@@ -70,7 +71,7 @@ func (s *Snapshot) Configuration() map[string]string { return s.metadata.Configu
 func (s *Snapshot) Timestamp() time.Time { return time.UnixMilli(s.timestamp).UTC() }
 
 // NumFiles is the number of active files.
-func (s *Snapshot) NumFiles() int { return len(s.files) }
+func (s *Snapshot) NumFiles() int { return s.files.len() }
 
 // Files returns the active data files sorted by path. The slice is shared: do not modify it.
 func (s *Snapshot) Files() []*Add {
@@ -81,10 +82,11 @@ func (s *Snapshot) Files() []*Add {
 			path string
 			add  *Add
 		}
-		es := make([]entry, 0, len(s.files))
-		for _, a := range s.files {
+		es := make([]entry, 0, s.files.len())
+		s.files.each(func(a *Add) bool {
 			es = append(es, entry{a.Path, a})
-		}
+			return true
+		}, false)
 		slices.SortFunc(es, func(x, y entry) int { return strings.Compare(x.path, y.path) })
 		out := make([]*Add, len(es))
 		for i, e := range es {
@@ -95,13 +97,20 @@ func (s *Snapshot) Files() []*Add {
 	return s.sorted
 }
 
-// AllFiles calls fn for every active file in no particular order, without sorting.
+// AllFiles calls fn for every active file in no particular order, without sorting. It holds
+// less memory than Files: the adds of a checkpoint keep their stats compressed in the snapshot,
+// and AllFiles hands out copies with the stats in place, which are garbage once fn drops them.
 func (s *Snapshot) AllFiles(fn func(*Add) bool) {
-	for _, a := range s.files {
-		if !fn(a) {
-			return
-		}
-	}
+	s.files.each(fn, false)
+}
+
+// ScanFiles calls fn for every active file in no particular order, like AllFiles, but allocates
+// nothing per file: the *Add passed to fn, and the strings it holds, are valid only until fn
+// returns, so fn must copy whatever it keeps (a field, *a, a string with strings.Clone). It is
+// the way to aggregate over a large table (sizes, record counts) without lifting the process's
+// peak memory by the size of every file's stats.
+func (s *Snapshot) ScanFiles(fn func(*Add) bool) {
+	s.files.each(fn, true)
 }
 
 // Tombstones returns the remove actions not yet expired at now under the table's
@@ -208,7 +217,7 @@ func ParseInterval(s string) (time.Duration, error) {
 // clone returns a copy whose maps can be changed without touching s.
 func (s *Snapshot) clone() *Snapshot {
 	c := *s
-	c.files = maps.Clone(s.files)
+	c.files = s.files.clone()
 	c.tombstones = maps.Clone(s.tombstones)
 	c.txns = maps.Clone(s.txns)
 	c.domains = maps.Clone(s.domains)
@@ -219,7 +228,7 @@ func (s *Snapshot) clone() *Snapshot {
 
 func newState() *Snapshot {
 	return &Snapshot{
-		version: -1, files: map[string]*Add{}, tombstones: map[string]*Remove{},
+		version: -1, files: newFileTable(0), tombstones: map[string]*Remove{},
 		txns: map[string]Txn{}, domains: map[string]DomainMetadata{}, checkpointVersion: -1,
 		sortOnce: new(sync.Once),
 	}
@@ -230,11 +239,11 @@ func (s *Snapshot) apply(a *Action) {
 	switch {
 	case a.Add != nil:
 		k := FileKey(a.Add.Path, a.Add.DeletionVector)
-		s.files[k] = a.Add
+		s.files.put(k, fileEntry{add: a.Add})
 		delete(s.tombstones, k)
 	case a.Remove != nil:
-		k := FileKey(a.Remove.Path, a.Remove.DeletionVector)
-		delete(s.files, k)
+		k := s.replayKey(a.Remove.Path, a.Remove.DeletionVector)
+		s.files.remove(k)
 		s.tombstones[k] = a.Remove
 	case a.Metadata != nil:
 		s.metadata = *a.Metadata

@@ -1,7 +1,6 @@
 package writer
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -14,7 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
-	"github.com/lakehouse/lake/internal/partval"
+	"github.com/lakehouse/lake/internal/jsonval"
 	"github.com/lakehouse/lake/txlog"
 )
 
@@ -397,7 +396,7 @@ func (s *fileStats) value(c *statCol, part string) []byte {
 		if isMax {
 			d = a.dmax
 		}
-		return []byte(d.ToString(int32(t.Scale)))
+		return jsonval.AppendDecimal128(nil, d, int32(t.Scale))
 	case *txlog.PrimitiveType:
 		switch t.Name {
 		case "byte", "short", "integer", "long":
@@ -414,13 +413,13 @@ func (s *fileStats) value(c *statCol, part string) []byte {
 			if isMax {
 				f = a.fmax
 			}
-			return strconv.AppendFloat(nil, f, 'g', -1, bits)
+			return jsonval.AppendFloat(nil, f, bits)
 		case "date":
 			d := a.imin
 			if isMax {
 				d = a.imax
 			}
-			return appendJSONString(nil, partval.FormatDate(int32(d)))
+			return jsonval.AppendDate(nil, d)
 		case "timestamp", "timestamp_ntz":
 			var us int64
 			if isMax {
@@ -428,11 +427,7 @@ func (s *fileStats) value(c *statCol, part string) []byte {
 			} else {
 				us = units.FloorDiv(a.imin, 1000) * 1000
 			}
-			layout := "2006-01-02T15:04:05.000Z07:00"
-			if t.Name == "timestamp_ntz" {
-				layout = "2006-01-02T15:04:05.000"
-			}
-			return appendJSONString(nil, time.UnixMicro(us).UTC().Format(layout))
+			return jsonval.AppendStatsTimestamp(nil, time.UnixMicro(us), t.Name != "timestamp_ntz")
 		case "string":
 			if !utf8.ValidString(a.smin) || !utf8.ValidString(a.smax) {
 				return nil
@@ -490,7 +485,4 @@ func truncateMax(s string, n int) (string, bool) {
 	return s, true
 }
 
-func appendJSONString(b []byte, s string) []byte {
-	j, _ := json.Marshal(s)
-	return append(b, j...)
-}
+func appendJSONString(b []byte, s string) []byte { return jsonval.AppendString(b, s) }

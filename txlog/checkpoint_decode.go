@@ -1,7 +1,7 @@
 package txlog
 
-// Parquet checkpoints: decoding classic, multi-part, V2 and sidecar checkpoint files into Actions,
-// and encoding Actions as a classic checkpoint in the protocol's checkpoint schema.
+// Parquet checkpoints, decoding: classic, multi-part, V2 and sidecar checkpoint files into
+// Actions (encoding is in checkpoint_encode.go, stats_parsed as JSON in checkpoint_statsjson.go).
 //
 // Decoding reads one row group at a time and, in it, only the leaf columns the Action types hold
 // (no partitionValues_parsed, no unknown fields, no stats_parsed unless the row group has adds
@@ -21,21 +21,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/big"
-	"slices"
-	"strconv"
-	"strings"
-	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -52,12 +43,24 @@ type pqReadConfig struct {
 	skipStats   bool
 	only        map[string]bool // top-level action columns to read; nil reads all
 	forceParsed bool            // tests: render stats from stats_parsed even when stats is set
+	// stats, when set, receives the JSON stats of adds, which then reach addFn with an empty
+	// Stats and their place in the store (snapshot loads; see fileTable).
+	stats  *statsStore
+	addFn  func(*Add, statsRef) error // the *Add is valid only during the call
+	rowsFn func(rows int64)           // told the file's row count before decoding (pre-sizing)
 }
 
 // WithoutCheckpointStats makes DecodeCheckpoint leave Add.Stats empty and skip reading the stats
 // columns (stats and stats_parsed), which are most of a checkpoint's bytes.
 func WithoutCheckpointStats() CheckpointReadOption {
 	return func(c *pqReadConfig) { c.skipStats = true }
+}
+
+// withStatsStore makes DecodeCheckpoint put the JSON stats of adds into st and pass adds to
+// addFn, with an empty Stats and their place in st, instead of yielding them. The *Add passed to
+// addFn is reused after it returns.
+func withStatsStore(st *statsStore, addFn func(*Add, statsRef) error, rowsFn func(int64)) CheckpointReadOption {
+	return func(c *pqReadConfig) { c.stats, c.addFn, c.rowsFn = st, addFn, rowsFn }
 }
 
 // WithCheckpointActions restricts DecodeCheckpoint to the named top-level action columns
@@ -124,10 +127,12 @@ type pqDecoder struct {
 	intern *pqInterner
 	arena  pqArena
 	adds   pqSlab[Add]
-	rems   pqSlab[Remove]
-	dvs    pqSlab[DeletionVector]
-	ints   pqSlab[int64]
-	strs   pqSlab[string]
+	// scratchAdd is the add handed to cfg.addFn.
+	scratchAdd Add
+	rems       pqSlab[Remove]
+	dvs        pqSlab[DeletionVector]
+	ints       pqSlab[int64]
+	strs       pqSlab[string]
 
 	// Adds with equal partition values share one map: a table has far fewer partitions than
 	// files.
@@ -180,6 +185,9 @@ func (d *pqDecoder) decode(r io.ReaderAt, size int64) error {
 	if len(plan) == 0 {
 		return nil
 	}
+	if d.cfg.rowsFn != nil {
+		d.cfg.rowsFn(pf.NumRows())
+	}
 
 	for rg := 0; rg < pf.NumRowGroups(); rg++ {
 		rgm := pf.MetaData().RowGroup(rg)
@@ -218,7 +226,7 @@ func (d *pqDecoder) readRowGroup(rg int, nrows int64, plan []*pqActionPlan) erro
 			if err != nil {
 				return err
 			}
-			d.stats = startStatsPrefetch(l, nrows)
+			d.stats = startStatsPrefetch(l, nrows, d.cfg.stats)
 		}
 		if a.add != nil && a.add.needParsed {
 			ps, err := d.openParsedStats(rg)
@@ -1164,7 +1172,14 @@ func (d *pqDecoder) decodeAdd(a *pqAction) error {
 	if !a.presence.has() {
 		return d.rowErr("add.path is null")
 	}
-	ad := d.adds.alloc()
+	var ad *Add
+	if d.cfg.addFn != nil {
+		// addFn copies what it keeps.
+		d.scratchAdd = Add{}
+		ad = &d.scratchAdd
+	} else {
+		ad = d.adds.alloc()
+	}
 	ad.Path = d.arena.str(a.presence.bytes())
 	ad.PartitionValues = d.partitionValues(f[1], true)
 	ad.Size = d.long(f[2])
@@ -1182,22 +1197,29 @@ func (d *pqDecoder) decodeAdd(a *pqAction) error {
 	if err := d.takeErr(); err != nil {
 		return err
 	}
+	var ref statsRef
 	if d.stats != nil {
-		s, err := d.stats.get(d.row)
+		s, r, err := d.stats.get(d.row)
 		if err != nil {
 			return err
 		}
-		ad.Stats = s
+		ad.Stats, ref = s, r
 	}
 	if d.cfg.forceParsed && a.add.needParsed {
-		ad.Stats = ""
+		ad.Stats, ref = "", statsRef{}
 	}
-	if ad.Stats == "" && a.add.needParsed && d.parsed != nil {
+	if ad.Stats == "" && ref.n == 0 && a.add.needParsed && d.parsed != nil {
 		s, err := d.parsed.get(d.row)
 		if err != nil {
 			return err
 		}
 		ad.Stats = s
+	}
+	if d.cfg.addFn != nil {
+		d.inYield = true
+		err := d.cfg.addFn(ad, ref)
+		d.inYield = false
+		return err
 	}
 	return d.emit(Action{Add: ad})
 }
@@ -1336,13 +1358,15 @@ type pqStatsPrefetch struct {
 	quit   chan struct{}
 	done   chan struct{}
 	cur    []string
-	base   int // row of cur[0]
+	refs   []statsRef // instead of cur when the stats go to a statsStore
+	base   int        // row of cur[0]
 	err    error
 	closed bool
 }
 
 type pqStatsChunk struct {
 	vals []string // one per row, "" when null
+	refs []statsRef
 	err  error
 }
 
@@ -1352,13 +1376,13 @@ const (
 )
 
 // startStatsPrefetch reads the leaf (opened by the caller's goroutine) in a new goroutine.
-func startStatsPrefetch(l *pqLeaf, nrows int64) *pqStatsPrefetch {
+func startStatsPrefetch(l *pqLeaf, nrows int64, st *statsStore) *pqStatsPrefetch {
 	p := &pqStatsPrefetch{ch: make(chan pqStatsChunk, pqStatsAhead), quit: make(chan struct{}), done: make(chan struct{})}
-	go p.run(l, nrows)
+	go p.run(l, nrows, st)
 	return p
 }
 
-func (p *pqStatsPrefetch) run(l *pqLeaf, nrows int64) {
+func (p *pqStatsPrefetch) run(l *pqLeaf, nrows int64, st *statsStore) {
 	defer close(p.done)
 	defer close(p.ch)
 	send := func(c pqStatsChunk) bool {
@@ -1375,10 +1399,21 @@ func (p *pqStatsPrefetch) run(l *pqLeaf, nrows int64) {
 		}
 	}()
 	var arena pqArena
+	var sb *statsBuilder
+	if st != nil {
+		sb = &statsBuilder{st: st}
+		defer sb.flush()
+	}
 	for left := nrows; left > 0; {
 		n := int(min(left, pqStatsChunkRows))
-		vals := make([]string, n)
-		for i := range vals {
+		var vals []string
+		var refs []statsRef
+		if sb != nil {
+			refs = make([]statsRef, n)
+		} else {
+			vals = make([]string, n)
+		}
+		for i := range n {
 			if err := l.next(); err != nil {
 				send(pqStatsChunk{err: err})
 				return
@@ -1387,39 +1422,47 @@ func (p *pqStatsPrefetch) run(l *pqLeaf, nrows int64) {
 				send(pqStatsChunk{err: fmt.Errorf("column %s: row does not start at repetition level 0", l.path)})
 				return
 			}
-			if l.has() {
+			switch {
+			case !l.has():
+			case sb != nil:
+				refs[i] = sb.add(l.bytes())
+			default:
 				vals[i] = arena.str(l.bytes())
 			}
 		}
-		if !send(pqStatsChunk{vals: vals}) {
+		if !send(pqStatsChunk{vals: vals, refs: refs}) {
 			return
 		}
 		left -= int64(n)
 	}
 }
 
-// get is the stats of the row; rows are asked for in increasing order.
-func (p *pqStatsPrefetch) get(row int) (string, error) {
-	for row >= p.base+len(p.cur) {
+// get is the stats of the row, as a string or a place in the statsStore; rows are asked for in
+// increasing order.
+func (p *pqStatsPrefetch) get(row int) (string, statsRef, error) {
+	for row >= p.base+len(p.cur)+len(p.refs) {
 		if p.err != nil {
-			return "", p.err
+			return "", statsRef{}, p.err
 		}
 		c, ok := <-p.ch
 		if !ok {
 			p.err = errors.New("add.stats: fewer values than rows")
-			return "", p.err
+			return "", statsRef{}, p.err
 		}
 		if c.err != nil {
 			p.err = c.err
-			return "", p.err
+			return "", statsRef{}, p.err
 		}
-		p.base += len(p.cur)
-		p.cur = c.vals
+		p.base += len(p.cur) + len(p.refs)
+		p.cur, p.refs = c.vals, c.refs
 	}
-	if row < p.base {
-		return "", nil
+	switch {
+	case row < p.base:
+		return "", statsRef{}, nil
+	case p.refs != nil:
+		return "", p.refs[row-p.base], nil
 	}
-	return p.cur[row-p.base], nil
+	return p.cur[row-p.base], statsRef{}, nil
 }
 
 // stop ends the goroutine and waits for it: it reads the file, which the caller may close once
@@ -1585,1124 +1628,4 @@ func (in *pqInterner) ptr(b []byte) *string {
 		in.ptrs[s] = p
 	}
 	return p
-}
-
-// ---- stats_parsed to JSON --------------------------------------------------------------------
-
-// pqStatsJSON renders the stats_parsed struct of a batch as the JSON stats string, in the order
-// Spark writes it: numRecords, minValues, maxValues, nullCount, tightBounds. Null values are left
-// out, as are values of types JSON stats do not hold (binary, arrays, maps, variants).
-type pqStatsJSON struct {
-	arr  *array.Struct
-	obj  pqJSONObj
-	buf  []byte
-	offs []int32 // offs[i]..offs[i+1] is row i's JSON in buf; -1 for null
-	s    string
-	done bool
-}
-
-type pqJSONWriter func(b []byte, i int) []byte
-
-type pqJSONField struct {
-	key   []byte // "name":
-	arr   arrow.Array
-	write pqJSONWriter
-}
-
-type pqJSONObj struct{ fields []pqJSONField }
-
-func (o *pqJSONObj) write(b []byte, i int) []byte {
-	b = append(b, '{')
-	first := true
-	for k := range o.fields {
-		f := &o.fields[k]
-		if f.arr.IsNull(i) {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, f.key...)
-		b = f.write(b, i)
-	}
-	return append(b, '}')
-}
-
-func newPQStatsJSON(st *array.Struct) *pqStatsJSON {
-	typ := st.DataType().(*arrow.StructType)
-	j := &pqStatsJSON{arr: st}
-	for _, name := range []string{"numRecords", "minValues", "maxValues", "nullCount", "tightBounds"} {
-		idx, ok := typ.FieldIdx(name)
-		if !ok {
-			continue
-		}
-		child := st.Field(idx)
-		w := pqJSONCompile(child)
-		if w == nil {
-			continue
-		}
-		j.obj.fields = append(j.obj.fields, pqJSONField{key: pqJSONKey(name), arr: child, write: w})
-	}
-	return j
-}
-
-// get renders every row of the batch on first use and returns row i's JSON ("" when null).
-func (j *pqStatsJSON) get(i int) string {
-	if !j.done {
-		n := j.arr.Len()
-		j.offs = make([]int32, n+1)
-		for r := 0; r < n; r++ {
-			j.offs[r] = int32(len(j.buf))
-			if j.arr.IsValid(r) {
-				j.buf = j.obj.write(j.buf, r)
-			}
-		}
-		j.offs[n] = int32(len(j.buf))
-		j.s = string(j.buf)
-		j.buf = nil
-		j.done = true
-	}
-	return j.s[j.offs[i]:j.offs[i+1]]
-}
-
-func pqJSONKey(name string) []byte {
-	b := pqAppendJSONString(nil, name)
-	return append(b, ':')
-}
-
-func pqJSONCompile(a arrow.Array) pqJSONWriter {
-	switch v := a.(type) {
-	case *array.Struct:
-		typ := v.DataType().(*arrow.StructType)
-		if pqIsVariant(typ) {
-			return nil
-		}
-		obj := &pqJSONObj{}
-		for k, f := range typ.Fields() {
-			child := v.Field(k)
-			w := pqJSONCompile(child)
-			if w == nil {
-				continue
-			}
-			obj.fields = append(obj.fields, pqJSONField{key: pqJSONKey(f.Name), arr: child, write: w})
-		}
-		return obj.write
-	case *array.Int64:
-		return func(b []byte, i int) []byte { return strconv.AppendInt(b, v.Value(i), 10) }
-	case *array.Int32:
-		return func(b []byte, i int) []byte { return strconv.AppendInt(b, int64(v.Value(i)), 10) }
-	case *array.Int16:
-		return func(b []byte, i int) []byte { return strconv.AppendInt(b, int64(v.Value(i)), 10) }
-	case *array.Int8:
-		return func(b []byte, i int) []byte { return strconv.AppendInt(b, int64(v.Value(i)), 10) }
-	case *array.Uint64:
-		return func(b []byte, i int) []byte { return strconv.AppendUint(b, v.Value(i), 10) }
-	case *array.Uint32:
-		return func(b []byte, i int) []byte { return strconv.AppendUint(b, uint64(v.Value(i)), 10) }
-	case *array.Uint16:
-		return func(b []byte, i int) []byte { return strconv.AppendUint(b, uint64(v.Value(i)), 10) }
-	case *array.Uint8:
-		return func(b []byte, i int) []byte { return strconv.AppendUint(b, uint64(v.Value(i)), 10) }
-	case *array.Float64:
-		return func(b []byte, i int) []byte { return pqAppendFloat(b, v.Value(i), 64) }
-	case *array.Float32:
-		return func(b []byte, i int) []byte { return pqAppendFloat(b, float64(v.Value(i)), 32) }
-	case *array.Boolean:
-		return func(b []byte, i int) []byte { return strconv.AppendBool(b, v.Value(i)) }
-	case *array.String:
-		return func(b []byte, i int) []byte { return pqAppendJSONString(b, v.Value(i)) }
-	case *array.LargeString:
-		return func(b []byte, i int) []byte { return pqAppendJSONString(b, v.Value(i)) }
-	case *array.StringView:
-		return func(b []byte, i int) []byte { return pqAppendJSONString(b, v.Value(i)) }
-	case *array.Date32:
-		return func(b []byte, i int) []byte {
-			t := time.Unix(int64(v.Value(i))*86400, 0).UTC()
-			return pqAppendQuotedTime(b, t, "2006-01-02")
-		}
-	case *array.Date64:
-		return func(b []byte, i int) []byte {
-			t := time.UnixMilli(int64(v.Value(i))).UTC()
-			return pqAppendQuotedTime(b, t, "2006-01-02")
-		}
-	case *array.Timestamp:
-		unit := v.DataType().(*arrow.TimestampType).Unit
-		return func(b []byte, i int) []byte { return pqAppendTimestamp(b, int64(v.Value(i)), unit) }
-	case *array.Decimal128:
-		scale := v.DataType().(*arrow.Decimal128Type).Scale
-		return func(b []byte, i int) []byte { return pqAppendDecimal128(b, v.Value(i), scale) }
-	case *array.Decimal256:
-		scale := v.DataType().(*arrow.Decimal256Type).Scale
-		return func(b []byte, i int) []byte { return pqAppendDecimalBig(b, v.Value(i).BigInt(), scale) }
-	case *array.Decimal64:
-		scale := v.DataType().(*arrow.Decimal64Type).Scale
-		return func(b []byte, i int) []byte { return pqAppendDecimalInt(b, int64(v.Value(i)), scale) }
-	case *array.Decimal32:
-		scale := v.DataType().(*arrow.Decimal32Type).Scale
-		return func(b []byte, i int) []byte { return pqAppendDecimalInt(b, int64(v.Value(i)), scale) }
-	}
-	return nil
-}
-
-// pqIsVariant reports whether a stats struct is a Parquet variant (metadata and value binaries),
-// whose JSON form (z85) this decoder does not produce.
-func pqIsVariant(t *arrow.StructType) bool {
-	if t.NumFields() < 2 {
-		return false
-	}
-	_, m := t.FieldIdx("metadata")
-	_, v := t.FieldIdx("value")
-	if !m || !v {
-		return false
-	}
-	f, _ := t.FieldByName("metadata")
-	return f.Type.ID() == arrow.BINARY || f.Type.ID() == arrow.LARGE_BINARY || f.Type.ID() == arrow.BINARY_VIEW
-}
-
-// pqAppendFloat writes f as encoding/json does; NaN and infinities as the strings Spark writes.
-func pqAppendFloat(b []byte, f float64, bits int) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(b, `"NaN"`...)
-	case math.IsInf(f, 1):
-		return append(b, `"Infinity"`...)
-	case math.IsInf(f, -1):
-		return append(b, `"-Infinity"`...)
-	}
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 {
-		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
-			format = 'e'
-		}
-	}
-	b = strconv.AppendFloat(b, f, format, -1, bits)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
-func pqAppendQuotedTime(b []byte, t time.Time, layout string) []byte {
-	b = append(b, '"')
-	b = t.AppendFormat(b, layout)
-	return append(b, '"')
-}
-
-// pqAppendTimestamp writes a timestamp as Spark writes it in JSON stats (RFC 3339 in UTC with
-// milliseconds), keeping microseconds or nanoseconds when the value has them.
-func pqAppendTimestamp(b []byte, v int64, unit arrow.TimeUnit) []byte {
-	var t time.Time
-	switch unit {
-	case arrow.Second:
-		t = time.Unix(v, 0)
-	case arrow.Millisecond:
-		t = time.UnixMilli(v)
-	case arrow.Microsecond:
-		t = time.UnixMicro(v)
-	default:
-		t = time.Unix(0, v)
-	}
-	t = t.UTC()
-	layout := "2006-01-02T15:04:05.000Z07:00"
-	switch ns := t.Nanosecond(); {
-	case ns%1e6 == 0:
-	case ns%1e3 == 0:
-		layout = "2006-01-02T15:04:05.000000Z07:00"
-	default:
-		layout = "2006-01-02T15:04:05.000000000Z07:00"
-	}
-	return pqAppendQuotedTime(b, t, layout)
-}
-
-func pqAppendDecimal128(b []byte, n decimal128.Num, scale int32) []byte {
-	hi, lo := n.HighBits(), n.LowBits()
-	if (hi == 0 && int64(lo) >= 0) || (hi == -1 && int64(lo) < 0) {
-		return pqAppendDecimalInt(b, int64(lo), scale)
-	}
-	return pqAppendDecimalBig(b, n.BigInt(), scale)
-}
-
-func pqAppendDecimalInt(b []byte, v int64, scale int32) []byte {
-	if scale <= 0 {
-		b = strconv.AppendInt(b, v, 10)
-		for ; scale < 0 && v != 0; scale++ {
-			b = append(b, '0')
-		}
-		return b
-	}
-	var tmp [24]byte
-	digits := strconv.AppendUint(tmp[:0], pqAbs(v), 10)
-	return pqPlaceDecimalPoint(b, v < 0, digits, int(scale))
-}
-
-func pqAbs(v int64) uint64 {
-	if v < 0 {
-		return uint64(-(v + 1)) + 1
-	}
-	return uint64(v)
-}
-
-func pqAppendDecimalBig(b []byte, v *big.Int, scale int32) []byte {
-	if scale <= 0 {
-		b = v.Append(b, 10)
-		for ; scale < 0 && v.Sign() != 0; scale++ {
-			b = append(b, '0')
-		}
-		return b
-	}
-	neg := v.Sign() < 0
-	digits := new(big.Int).Abs(v).Append(nil, 10)
-	return pqPlaceDecimalPoint(b, neg, digits, int(scale))
-}
-
-func pqPlaceDecimalPoint(b []byte, neg bool, digits []byte, scale int) []byte {
-	if neg {
-		b = append(b, '-')
-	}
-	if len(digits) <= scale {
-		b = append(b, '0', '.')
-		for k := len(digits); k < scale; k++ {
-			b = append(b, '0')
-		}
-		return append(b, digits...)
-	}
-	at := len(digits) - scale
-	b = append(b, digits[:at]...)
-	b = append(b, '.')
-	return append(b, digits[at:]...)
-}
-
-const pqHex = "0123456789abcdef"
-
-// pqAppendJSONString writes s as a JSON string: quotes, backslashes and control characters
-// escaped, invalid UTF-8 replaced by U+FFFD, everything else (including <, > and &) as is.
-func pqAppendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', pqHex[c>>4], pqHex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// ---------------------------------------------------------------------------------------------
-// Encoding
-
-// CheckpointWriteOption tunes EncodeCheckpoint and NewCheckpointWriter.
-type CheckpointWriteOption func(*pqWriteConfig)
-
-type pqWriteConfig struct {
-	rowGroupRows int
-	codec        compress.Compression
-	v2           bool
-}
-
-// WithCheckpointRowGroupRows sets the rows per row group (default 65536). The writer holds two
-// row groups' worth of levels and value references (not copies) in memory.
-func WithCheckpointRowGroupRows(n int) CheckpointWriteOption {
-	return func(c *pqWriteConfig) {
-		if n > 0 {
-			c.rowGroupRows = n
-		}
-	}
-}
-
-// WithCheckpointZstd compresses with zstd instead of snappy (smaller; read by Spark 3.2+,
-// delta-rs and DuckDB, but not by every old reader).
-func WithCheckpointZstd() CheckpointWriteOption {
-	return func(c *pqWriteConfig) { c.codec = compress.Codecs.Zstd }
-}
-
-// WithCheckpointV2Columns adds the checkpointMetadata and sidecar columns, for a V2-spec Parquet
-// checkpoint (which must then hold one CheckpointMetadata action).
-func WithCheckpointV2Columns() CheckpointWriteOption {
-	return func(c *pqWriteConfig) { c.v2 = true }
-}
-
-// EncodeCheckpoint writes actions as a classic Parquet checkpoint in the protocol's checkpoint
-// schema, which Spark, delta-rs and DuckDB read: top-level columns txn, add, remove, metaData,
-// protocol and domainMetadata, every field nullable, one action per row and the other columns
-// null. Longs are INT64, ints (protocol versions, deletion vector offset and size) INT32,
-// strings UTF-8 BYTE_ARRAY, maps MAP<string,string> (key_value/key/value) and arrays
-// three-level LISTs. add.stats is the JSON string; remove has the fields the protocol keeps in
-// checkpoints (no stats, no tags). Map keys are written sorted, so equal input gives equal
-// files. Rows are written in row groups (see WithCheckpointRowGroupRows) by a second goroutine
-// while the next row group is assembled; memory beyond the actions stays bounded by two row
-// groups of levels and value references. CDC and commitInfo actions are an error: checkpoints
-// must not hold them.
-func EncodeCheckpoint(w io.Writer, actions []Action, opts ...CheckpointWriteOption) error {
-	cw, err := NewCheckpointWriter(w, opts...)
-	if err != nil {
-		return err
-	}
-	for i := range actions {
-		if err := cw.Write(&actions[i]); err != nil {
-			cw.abort()
-			return fmt.Errorf("action %d: %w", i, err)
-		}
-	}
-	return cw.Close()
-}
-
-// CheckpointWriter writes a Parquet checkpoint action by action; see EncodeCheckpoint. The
-// strings of written actions are referenced, not copied, until their row group is written, so
-// they must not be modified meanwhile (Go strings cannot be). Close must be called to finish the
-// file; it does not close w.
-type CheckpointWriter struct {
-	cfg     pqWriteConfig
-	fw      *file.Writer
-	cols    []*pqWCol // top-level action columns, in schema order
-	leaves  []*pqWLeaf
-	byName  map[string]*pqWCol
-	rows    int
-	keys    []string
-	actions int64
-
-	// Row groups go to the writer goroutine through work; written batches come back through
-	// free to be reused; the goroutine's result arrives on done.
-	cur      *pqWBatch
-	work     chan *pqWBatch
-	free     chan *pqWBatch
-	done     chan error
-	started  bool
-	finished bool
-	wErr     error
-	err      error
-	closed   bool
-}
-
-// pqWBatch is one row group: the levels and values of every leaf.
-type pqWBatch struct{ leaves []pqWLeafData }
-
-type pqWLeafData struct {
-	defs, reps []int16
-	ba         []parquet.ByteArray
-	i64        []int64
-	i32        []int32
-	bo         []bool
-}
-
-func (d *pqWLeafData) reset() {
-	d.defs, d.reps, d.ba, d.i64, d.i32, d.bo = d.defs[:0], d.reps[:0], d.ba[:0], d.i64[:0], d.i32[:0], d.bo[:0]
-}
-
-// pqWLeaf is one leaf column being assembled.
-type pqWLeaf struct {
-	path   string
-	maxDef int16
-	rep    bool
-	typ    parquet.Type
-	*pqWLeafData
-}
-
-// pqWCol is a top-level action column and its leaves.
-type pqWCol struct {
-	name    string
-	leaves  []*pqWLeaf
-	pending int // rows without this action whose levels are not appended yet
-	leaf    map[string]*pqWLeaf
-	f       *pqWFileCols // add and remove: the leaves by field
-}
-
-// pqWFileCols are the leaves of add or remove (remove has no stats, tags or clusteringProvider).
-type pqWFileCols struct {
-	path, pvKey, pvVal, size, mod, dataChange, stats, tagsKey, tagsVal *pqWLeaf
-	dvType, dvPath, dvOffset, dvSize, dvCard                           *pqWLeaf
-	baseRowID, defaultRowCommitVersion, clustering                     *pqWLeaf
-	deletionTimestamp, extended                                        *pqWLeaf
-}
-
-func (c *pqWCol) fileCols() *pqWFileCols {
-	l := c.leaf
-	return &pqWFileCols{path: l["path"], pvKey: l["partitionValues.key_value.key"], pvVal: l["partitionValues.key_value.value"],
-		size: l["size"], mod: l["modificationTime"], dataChange: l["dataChange"], stats: l["stats"],
-		tagsKey: l["tags.key_value.key"], tagsVal: l["tags.key_value.value"],
-		dvType: l["deletionVector.storageType"], dvPath: l["deletionVector.pathOrInlineDv"], dvOffset: l["deletionVector.offset"],
-		dvSize: l["deletionVector.sizeInBytes"], dvCard: l["deletionVector.cardinality"],
-		baseRowID: l["baseRowId"], defaultRowCommitVersion: l["defaultRowCommitVersion"], clustering: l["clusteringProvider"],
-		deletionTimestamp: l["deletionTimestamp"], extended: l["extendedFileMetadata"]}
-}
-
-var (
-	pqStrT  = arrow.BinaryTypes.String
-	pqI64T  = arrow.PrimitiveTypes.Int64
-	pqI32T  = arrow.PrimitiveTypes.Int32
-	pqBoolT = arrow.FixedWidthTypes.Boolean
-)
-
-func pqF(name string, t arrow.DataType) arrow.Field {
-	return arrow.Field{Name: name, Type: t, Nullable: true}
-}
-
-func pqMapT() arrow.DataType { return arrow.MapOf(pqStrT, pqStrT) }
-func pqListT() arrow.DataType {
-	return arrow.ListOfField(arrow.Field{Name: "element", Type: pqStrT, Nullable: true})
-}
-
-func pqDVT() arrow.DataType {
-	return arrow.StructOf(pqF("storageType", pqStrT), pqF("pathOrInlineDv", pqStrT), pqF("offset", pqI32T),
-		pqF("sizeInBytes", pqI32T), pqF("cardinality", pqI64T))
-}
-
-// pqCheckpointSchema is the protocol's checkpoint schema, field by field as Spark writes it.
-func pqCheckpointSchema(v2 bool) *arrow.Schema {
-	fields := []arrow.Field{
-		pqF("txn", arrow.StructOf(pqF("appId", pqStrT), pqF("version", pqI64T), pqF("lastUpdated", pqI64T))),
-		pqF("add", arrow.StructOf(
-			pqF("path", pqStrT), pqF("partitionValues", pqMapT()), pqF("size", pqI64T),
-			pqF("modificationTime", pqI64T), pqF("dataChange", pqBoolT), pqF("stats", pqStrT),
-			pqF("tags", pqMapT()), pqF("deletionVector", pqDVT()), pqF("baseRowId", pqI64T),
-			pqF("defaultRowCommitVersion", pqI64T), pqF("clusteringProvider", pqStrT))),
-		pqF("remove", arrow.StructOf(
-			pqF("path", pqStrT), pqF("deletionTimestamp", pqI64T), pqF("dataChange", pqBoolT),
-			pqF("extendedFileMetadata", pqBoolT), pqF("partitionValues", pqMapT()), pqF("size", pqI64T),
-			pqF("deletionVector", pqDVT()), pqF("baseRowId", pqI64T), pqF("defaultRowCommitVersion", pqI64T))),
-		pqF("metaData", arrow.StructOf(
-			pqF("id", pqStrT), pqF("name", pqStrT), pqF("description", pqStrT),
-			pqF("format", arrow.StructOf(pqF("provider", pqStrT), pqF("options", pqMapT()))),
-			pqF("schemaString", pqStrT), pqF("partitionColumns", pqListT()),
-			pqF("configuration", pqMapT()), pqF("createdTime", pqI64T))),
-		pqF("protocol", arrow.StructOf(
-			pqF("minReaderVersion", pqI32T), pqF("minWriterVersion", pqI32T),
-			pqF("readerFeatures", pqListT()), pqF("writerFeatures", pqListT()))),
-		pqF("domainMetadata", arrow.StructOf(pqF("domain", pqStrT), pqF("configuration", pqStrT), pqF("removed", pqBoolT))),
-	}
-	if v2 {
-		fields = append(fields,
-			pqF("checkpointMetadata", arrow.StructOf(pqF("version", pqI64T), pqF("tags", pqMapT()))),
-			pqF("sidecar", arrow.StructOf(pqF("path", pqStrT), pqF("sizeInBytes", pqI64T),
-				pqF("modificationTime", pqI64T), pqF("tags", pqMapT()))))
-	}
-	return arrow.NewSchema(fields, nil)
-}
-
-// NewCheckpointWriter starts a Parquet checkpoint on w.
-func NewCheckpointWriter(w io.Writer, opts ...CheckpointWriteOption) (*CheckpointWriter, error) {
-	cfg := pqWriteConfig{rowGroupRows: 1 << 16, codec: compress.Codecs.Snappy}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	props := []parquet.WriterProperty{
-		parquet.WithCompression(cfg.codec),
-		parquet.WithDataPageVersion(parquet.DataPageV1),
-		parquet.WithCreatedBy("lake"),
-		// No dictionaries: paths and stats are unique per file, and the repeated partition values
-		// compress as well plain (a dictionary costs an allocation per value in arrow-go).
-		parquet.WithDictionaryDefault(false),
-		// Min/max of the stats JSON strings in the footer would be large and useless.
-		parquet.WithStatsFor("add.stats", false),
-	}
-	wprops := parquet.NewWriterProperties(props...)
-	sch, err := pqarrow.ToParquet(pqCheckpointSchema(cfg.v2), wprops, pqarrow.DefaultWriterProps())
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint schema: %w", err)
-	}
-	cw := &CheckpointWriter{cfg: cfg, byName: map[string]*pqWCol{}}
-	for i := 0; i < sch.NumColumns(); i++ {
-		c := sch.Column(i)
-		p := c.ColumnPath()
-		l := &pqWLeaf{path: c.Path(), maxDef: c.MaxDefinitionLevel(), rep: c.MaxRepetitionLevel() > 0,
-			typ: c.PhysicalType(), pqWLeafData: &pqWLeafData{}}
-		col := cw.byName[p[0]]
-		if col == nil {
-			col = &pqWCol{name: p[0], leaf: map[string]*pqWLeaf{}}
-			cw.byName[p[0]] = col
-			cw.cols = append(cw.cols, col)
-		}
-		col.leaves = append(col.leaves, l)
-		col.leaf[strings.Join(p[1:], ".")] = l
-		cw.leaves = append(cw.leaves, l)
-	}
-	if err := cw.checkLevels(); err != nil {
-		return nil, err
-	}
-	cw.byName["add"].f = cw.byName["add"].fileCols()
-	cw.byName["remove"].f = cw.byName["remove"].fileCols()
-	fw, err := file.NewParquetWriterWithError(w, sch.Root(), file.WithWriterProps(wprops))
-	if err != nil {
-		return nil, fmt.Errorf("parquet writer: %w", err)
-	}
-	cw.fw = fw
-	cw.work = make(chan *pqWBatch, 1)
-	cw.free = make(chan *pqWBatch, 2)
-	cw.done = make(chan error, 1)
-	cw.free <- &pqWBatch{leaves: make([]pqWLeafData, len(cw.leaves))}
-	cw.use(&pqWBatch{leaves: make([]pqWLeafData, len(cw.leaves))})
-	return cw, nil
-}
-
-// checkLevels checks the maximum definition levels the row assembly below relies on: every field
-// optional, map keys required.
-func (cw *CheckpointWriter) checkLevels() error {
-	for _, c := range cw.cols {
-		for sub, l := range c.leaf {
-			want := int16(2)
-			switch {
-			case strings.HasSuffix(sub, ".key_value.key"), strings.HasPrefix(sub, "deletionVector."),
-				sub == "format.provider":
-				want = 3
-			case strings.HasSuffix(sub, ".key_value.value"), strings.HasSuffix(sub, ".list.element"):
-				want = 4
-			}
-			if strings.HasPrefix(sub, "format.options.") {
-				want++
-			}
-			if l.maxDef != want {
-				return fmt.Errorf("checkpoint schema: column %s has definition level %d, want %d", l.path, l.maxDef, want)
-			}
-		}
-	}
-	return nil
-}
-
-// use points the leaves at batch b.
-func (cw *CheckpointWriter) use(b *pqWBatch) {
-	cw.cur = b
-	for i, l := range cw.leaves {
-		b.leaves[i].reset()
-		l.pqWLeafData = &b.leaves[i]
-	}
-}
-
-// wait waits for the writer goroutine to end and returns its error.
-func (cw *CheckpointWriter) wait() error {
-	if !cw.finished {
-		cw.wErr = <-cw.done
-		cw.finished = true
-	}
-	return cw.wErr
-}
-
-// Appending levels and values. Null rows of an action are appended in bulk (def 0).
-
-func (l *pqWLeaf) level(def int16, rep int16) {
-	l.defs = append(l.defs, def)
-	if l.rep {
-		l.reps = append(l.reps, rep)
-	}
-}
-
-func (l *pqWLeaf) nulls(n int) {
-	l.defs = slices.Grow(l.defs, n)[:len(l.defs)+n]
-	clear(l.defs[len(l.defs)-n:])
-	if l.rep {
-		l.reps = slices.Grow(l.reps, n)[:len(l.reps)+n]
-		clear(l.reps[len(l.reps)-n:])
-	}
-}
-
-// pqBytes is a read-only view of s for the Parquet writer, which copies what it keeps.
-func pqBytes(s string) parquet.ByteArray {
-	return parquet.ByteArray(unsafe.Slice(unsafe.StringData(s), len(s)))
-}
-
-// str appends a string field: value at maxDef, null one below; up levels below for null parents.
-func (l *pqWLeaf) str(s string, up int16) {
-	l.level(l.maxDef-up, 0)
-	if up == 0 {
-		l.ba = append(l.ba, pqBytes(s))
-	}
-}
-
-func (l *pqWLeaf) optStr(s *string) {
-	if s == nil {
-		l.level(l.maxDef-1, 0)
-		return
-	}
-	l.str(*s, 0)
-}
-
-func (l *pqWLeaf) i64v(v int64) {
-	l.level(l.maxDef, 0)
-	l.i64 = append(l.i64, v)
-}
-
-func (l *pqWLeaf) optI64(v *int64) {
-	if v == nil {
-		l.level(l.maxDef-1, 0)
-		return
-	}
-	l.i64v(*v)
-}
-
-func (l *pqWLeaf) i32v(v int32) {
-	l.level(l.maxDef, 0)
-	l.i32 = append(l.i32, v)
-}
-
-func (l *pqWLeaf) boolv(v bool) {
-	l.level(l.maxDef, 0)
-	l.bo = append(l.bo, v)
-}
-
-// Map key leaves have key at maxDef (required), an empty map one below, a null map two below;
-// value leaves have the value at maxDef, a null value one below, then empty and null maps.
-
-func (cw *CheckpointWriter) sortedKeys(each func(func(string))) []string {
-	cw.keys = cw.keys[:0]
-	each(func(k string) { cw.keys = append(cw.keys, k) })
-	if len(cw.keys) > 1 {
-		slices.Sort(cw.keys)
-	}
-	return cw.keys
-}
-
-func (cw *CheckpointWriter) strMap(k, v *pqWLeaf, m map[string]string, nullIfNil bool) {
-	switch {
-	case m == nil && nullIfNil:
-		k.level(k.maxDef-2, 0)
-		v.level(v.maxDef-3, 0)
-		return
-	case len(m) == 0:
-		k.level(k.maxDef-1, 0)
-		v.level(v.maxDef-2, 0)
-		return
-	}
-	keys := cw.sortedKeys(func(add func(string)) {
-		for key := range m {
-			add(key)
-		}
-	})
-	for i, key := range keys {
-		rep := int16(pqBool01(i > 0))
-		k.level(k.maxDef, rep)
-		k.ba = append(k.ba, pqBytes(key))
-		v.level(v.maxDef, rep)
-		v.ba = append(v.ba, pqBytes(m[key]))
-	}
-}
-
-func (cw *CheckpointWriter) ptrMap(k, v *pqWLeaf, m map[string]*string, nullIfNil bool) {
-	switch {
-	case m == nil && nullIfNil:
-		k.level(k.maxDef-2, 0)
-		v.level(v.maxDef-3, 0)
-		return
-	case len(m) == 0:
-		k.level(k.maxDef-1, 0)
-		v.level(v.maxDef-2, 0)
-		return
-	case len(m) == 1:
-		for key, val := range m {
-			k.level(k.maxDef, 0)
-			k.ba = append(k.ba, pqBytes(key))
-			if val == nil {
-				v.level(v.maxDef-1, 0)
-			} else {
-				v.level(v.maxDef, 0)
-				v.ba = append(v.ba, pqBytes(*val))
-			}
-		}
-		return
-	}
-	keys := cw.sortedKeys(func(add func(string)) {
-		for key := range m {
-			add(key)
-		}
-	})
-	for i, key := range keys {
-		rep := int16(pqBool01(i > 0))
-		k.level(k.maxDef, rep)
-		k.ba = append(k.ba, pqBytes(key))
-		if val := m[key]; val == nil {
-			v.level(v.maxDef-1, rep)
-		} else {
-			v.level(v.maxDef, rep)
-			v.ba = append(v.ba, pqBytes(*val))
-		}
-	}
-}
-
-// strList appends a list: elements at maxDef, an empty list two below, a null list three below.
-func (l *pqWLeaf) strList(xs []string, null bool) {
-	switch {
-	case null:
-		l.level(l.maxDef-3, 0)
-	case len(xs) == 0:
-		l.level(l.maxDef-2, 0)
-	default:
-		for i, s := range xs {
-			l.level(l.maxDef, int16(pqBool01(i > 0)))
-			l.ba = append(l.ba, pqBytes(s))
-		}
-	}
-}
-
-func pqBool01(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// dv appends a deletionVector struct: its leaves sit at maxDef 3 (action, struct, field).
-func (f *pqWFileCols) dv(dv *DeletionVector) {
-	st, p, off, sz, card := f.dvType, f.dvPath, f.dvOffset, f.dvSize, f.dvCard
-	if dv == nil {
-		st.level(st.maxDef-2, 0)
-		p.level(p.maxDef-2, 0)
-		off.level(off.maxDef-2, 0)
-		sz.level(sz.maxDef-2, 0)
-		card.level(card.maxDef-2, 0)
-		return
-	}
-	st.str(dv.StorageType, 0)
-	p.str(dv.PathOrInlineDv, 0)
-	if dv.Offset == nil {
-		off.level(off.maxDef-1, 0)
-	} else {
-		off.i32v(*dv.Offset)
-	}
-	sz.i32v(dv.SizeInBytes)
-	card.i64v(dv.Cardinality)
-}
-
-// Write adds one action (one row per action field set; one is the norm).
-func (cw *CheckpointWriter) Write(a *Action) error {
-	if cw.err != nil {
-		return cw.err
-	}
-	if cw.closed {
-		return errors.New("checkpoint writer is closed")
-	}
-	switch {
-	case a.IsEmpty():
-		return errors.New("empty action")
-	case a.CDC != nil:
-		return errors.New("a checkpoint must not hold cdc actions")
-	case a.CommitInfo != nil:
-		return errors.New("a checkpoint must not hold commitInfo actions")
-	case (a.Sidecar != nil || a.CheckpointMetadata != nil) && !cw.cfg.v2:
-		return errors.New("sidecar and checkpointMetadata actions need WithCheckpointV2Columns")
-	}
-	if a.Txn != nil {
-		c := cw.row("txn")
-		c.leaf["appId"].str(a.Txn.AppID, 0)
-		c.leaf["version"].i64v(a.Txn.Version)
-		c.leaf["lastUpdated"].optI64(a.Txn.LastUpdated)
-		if err := cw.endRow(); err != nil {
-			return err
-		}
-	}
-	if a.Add != nil {
-		cw.add(cw.row("add"), a.Add)
-		if err := cw.endRow(); err != nil {
-			return err
-		}
-	}
-	if a.Remove != nil {
-		cw.remove(cw.row("remove"), a.Remove)
-		if err := cw.endRow(); err != nil {
-			return err
-		}
-	}
-	if a.Metadata != nil {
-		cw.metadata(cw.row("metaData"), a.Metadata)
-		if err := cw.endRow(); err != nil {
-			return err
-		}
-	}
-	if a.Protocol != nil {
-		p, c := a.Protocol, cw.row("protocol")
-		c.leaf["minReaderVersion"].i32v(int32(p.MinReaderVersion))
-		c.leaf["minWriterVersion"].i32v(int32(p.MinWriterVersion))
-		// readerFeatures must be non-null at reader version 3, writerFeatures at writer version
-		// 7; below those they are null.
-		c.leaf["readerFeatures.list.element"].strList(p.ReaderFeatures, p.MinReaderVersion < 3 && p.ReaderFeatures == nil)
-		c.leaf["writerFeatures.list.element"].strList(p.WriterFeatures, p.MinWriterVersion < 7 && p.WriterFeatures == nil)
-		if err := cw.endRow(); err != nil {
-			return err
-		}
-	}
-	if a.DomainMetadata != nil {
-		d, c := a.DomainMetadata, cw.row("domainMetadata")
-		c.leaf["domain"].str(d.Domain, 0)
-		c.leaf["configuration"].str(d.Configuration, 0)
-		c.leaf["removed"].boolv(d.Removed)
-		if err := cw.endRow(); err != nil {
-			return err
-		}
-	}
-	if a.CheckpointMetadata != nil {
-		c := cw.row("checkpointMetadata")
-		c.leaf["version"].i64v(a.CheckpointMetadata.Version)
-		cw.strMap(c.leaf["tags.key_value.key"], c.leaf["tags.key_value.value"], a.CheckpointMetadata.Tags, true)
-		if err := cw.endRow(); err != nil {
-			return err
-		}
-	}
-	if a.Sidecar != nil {
-		s, c := a.Sidecar, cw.row("sidecar")
-		c.leaf["path"].str(s.Path, 0)
-		c.leaf["sizeInBytes"].i64v(s.SizeInBytes)
-		c.leaf["modificationTime"].i64v(s.ModificationTime)
-		cw.strMap(c.leaf["tags.key_value.key"], c.leaf["tags.key_value.value"], s.Tags, true)
-		if err := cw.endRow(); err != nil {
-			return err
-		}
-	}
-	cw.actions++
-	return nil
-}
-
-// row starts a row holding the named action: the other columns get a null row.
-func (cw *CheckpointWriter) row(name string) *pqWCol {
-	var col *pqWCol
-	for _, c := range cw.cols {
-		if c.name == name {
-			col = c
-			continue
-		}
-		c.pending++
-	}
-	if col.pending > 0 {
-		for _, l := range col.leaves {
-			l.nulls(col.pending)
-		}
-		col.pending = 0
-	}
-	return col
-}
-
-func (cw *CheckpointWriter) endRow() error {
-	cw.rows++
-	if cw.rows >= cw.cfg.rowGroupRows {
-		return cw.flush()
-	}
-	return nil
-}
-
-func (cw *CheckpointWriter) add(c *pqWCol, a *Add) {
-	f := c.f
-	f.path.str(a.Path, 0)
-	cw.ptrMap(f.pvKey, f.pvVal, a.PartitionValues, false)
-	f.size.i64v(a.Size)
-	f.mod.i64v(a.ModificationTime)
-	f.dataChange.boolv(a.DataChange)
-	if a.Stats == "" {
-		f.stats.str("", 1)
-	} else {
-		f.stats.str(a.Stats, 0)
-	}
-	cw.strMap(f.tagsKey, f.tagsVal, a.Tags, true)
-	f.dv(a.DeletionVector)
-	f.baseRowID.optI64(a.BaseRowID)
-	f.defaultRowCommitVersion.optI64(a.DefaultRowCommitVersion)
-	f.clustering.optStr(a.ClusteringProvider)
-}
-
-func (cw *CheckpointWriter) remove(c *pqWCol, r *Remove) {
-	f := c.f
-	f.path.str(r.Path, 0)
-	f.deletionTimestamp.optI64(r.DeletionTimestamp)
-	f.dataChange.boolv(r.DataChange)
-	if r.ExtendedFileMetadata == nil {
-		f.extended.level(f.extended.maxDef-1, 0)
-	} else {
-		f.extended.boolv(*r.ExtendedFileMetadata)
-	}
-	cw.ptrMap(f.pvKey, f.pvVal, r.PartitionValues, true)
-	f.size.optI64(r.Size)
-	f.dv(r.DeletionVector)
-	f.baseRowID.optI64(r.BaseRowID)
-	f.defaultRowCommitVersion.optI64(r.DefaultRowCommitVersion)
-}
-
-func (cw *CheckpointWriter) metadata(c *pqWCol, m *Metadata) {
-	c.leaf["id"].str(m.ID, 0)
-	c.leaf["name"].optStr(m.Name)
-	c.leaf["description"].optStr(m.Description)
-	provider := m.Format.Provider
-	if provider == "" {
-		provider = "parquet"
-	}
-	c.leaf["format.provider"].str(provider, 0)
-	cw.strMap(c.leaf["format.options.key_value.key"], c.leaf["format.options.key_value.value"], m.Format.Options, false)
-	c.leaf["schemaString"].str(m.SchemaString, 0)
-	c.leaf["partitionColumns.list.element"].strList(m.PartitionColumns, false)
-	cw.strMap(c.leaf["configuration.key_value.key"], c.leaf["configuration.key_value.value"], m.Configuration, false)
-	c.leaf["createdTime"].optI64(m.CreatedTime)
-}
-
-// flush hands the row group to the writer goroutine (started on first use) and takes a free
-// batch, waiting while both batches are in use.
-func (cw *CheckpointWriter) flush() error {
-	if cw.rows == 0 {
-		return nil
-	}
-	for _, c := range cw.cols {
-		if c.pending > 0 {
-			for _, l := range c.leaves {
-				l.nulls(c.pending)
-			}
-			c.pending = 0
-		}
-	}
-	if !cw.started {
-		cw.started = true
-		go cw.writeLoop()
-	}
-	cw.rows = 0
-	select {
-	case cw.work <- cw.cur:
-	case err := <-cw.done:
-		cw.finished, cw.wErr = true, err
-		cw.err = cmpOr(err, errors.New("checkpoint writer stopped"))
-		return cw.err
-	}
-	select {
-	case b := <-cw.free:
-		cw.use(b)
-	case err := <-cw.done:
-		cw.finished, cw.wErr = true, err
-		cw.err = cmpOr(err, errors.New("checkpoint writer stopped"))
-		return cw.err
-	}
-	return nil
-}
-
-// writeLoop writes row groups until work is closed, then reports on done.
-func (cw *CheckpointWriter) writeLoop() {
-	var err error
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("write row group: %v", r)
-		}
-		if err != nil {
-			// Drain so that the producer is never stuck sending.
-			go func() {
-				for range cw.work {
-				}
-			}()
-		}
-		cw.done <- err
-	}()
-	for b := range cw.work {
-		if err = cw.writeRowGroup(b); err != nil {
-			return
-		}
-		// Keep the slices' memory, drop the references into the actions.
-		for i := range b.leaves {
-			clear(b.leaves[i].ba)
-		}
-		cw.free <- b // there are two batches and free holds two
-	}
-}
-
-func (cw *CheckpointWriter) writeRowGroup(b *pqWBatch) error {
-	rgw, err := cw.fw.AppendRowGroupChecked()
-	if err != nil {
-		return fmt.Errorf("write row group: %w", err)
-	}
-	for i := range b.leaves {
-		d := &b.leaves[i]
-		cc, err := rgw.NextColumn()
-		if err != nil {
-			return fmt.Errorf("write column %s: %w", cw.leaves[i].path, err)
-		}
-		var reps []int16
-		if cw.leaves[i].rep {
-			reps = d.reps
-		}
-		switch w := cc.(type) {
-		case *file.ByteArrayColumnChunkWriter:
-			_, err = w.WriteBatch(d.ba, d.defs, reps)
-		case *file.Int64ColumnChunkWriter:
-			_, err = w.WriteBatch(d.i64, d.defs, reps)
-		case *file.Int32ColumnChunkWriter:
-			_, err = w.WriteBatch(d.i32, d.defs, reps)
-		case *file.BooleanColumnChunkWriter:
-			_, err = w.WriteBatch(d.bo, d.defs, reps)
-		default:
-			err = fmt.Errorf("unexpected column writer %T", cc)
-		}
-		if err != nil {
-			return fmt.Errorf("write column %s: %w", cw.leaves[i].path, err)
-		}
-	}
-	if err := rgw.Close(); err != nil {
-		return fmt.Errorf("write row group: %w", err)
-	}
-	return nil
-}
-
-// Close writes the last row group and the footer. It does not close the underlying writer.
-func (cw *CheckpointWriter) Close() error {
-	if cw.closed {
-		return cw.err
-	}
-	if cw.err == nil {
-		cw.err = cw.flush()
-	}
-	cw.closed = true
-	if cw.started {
-		close(cw.work)
-		if err := cw.wait(); err != nil && cw.err == nil {
-			cw.err = err
-		}
-	}
-	if err := cw.fw.Close(); err != nil && cw.err == nil {
-		cw.err = fmt.Errorf("finish parquet file: %w", err)
-	}
-	return cw.err
-}
-
-// abort stops the writer goroutine without finishing the file.
-func (cw *CheckpointWriter) abort() {
-	if !cw.closed {
-		cw.closed = true
-		if cw.started {
-			close(cw.work)
-			_ = cw.wait()
-		}
-	}
-}
-
-// Actions is the number of actions written so far.
-func (cw *CheckpointWriter) Actions() int64 { return cw.actions }
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
