@@ -135,6 +135,11 @@ func (c *converter) convert(src arrow.Array, dt txlog.DataType, dst arrow.DataTy
 			return c.timestamps(src.(*array.Timestamp), st, dt2), nil
 		}
 	}
+	if d, ok := src.(*array.Date32); ok {
+		if ts, ok := dst.(*arrow.TimestampType); ok && ts.TimeZone == "" {
+			return c.datesToTimestamps(d, ts), nil // a date widened to timestamp_ntz
+		}
+	}
 	switch dst.ID() {
 	case arrow.STRUCT, arrow.LIST, arrow.MAP:
 		return nil, c.mismatch(src, dt, path)
@@ -151,7 +156,9 @@ func (c *converter) convert(src arrow.Array, dt txlog.DataType, dst arrow.DataTy
 
 // castable limits casts to the lossless conversions a reader may apply to a data file's
 // column: wider integers, string and binary encodings, decimals of other precision or scale,
-// float to double. Anything else means the file does not hold the table's column.
+// float to double, and the other widenings of the Type Widening feature (integers to double or
+// decimal; dates to timestamp_ntz are converted before). Anything else means the file does not
+// hold the table's column.
 func castable(from, to arrow.DataType) bool {
 	isInt := func(t arrow.DataType) int {
 		switch t.ID() {
@@ -172,7 +179,8 @@ func castable(from, to arrow.DataType) bool {
 		// the safe cast fails on values out of range.
 		return isInt(from) > 0
 	case arrow.FLOAT64:
-		return from.ID() == arrow.FLOAT32 || from.ID() == arrow.FLOAT64
+		// Byte, short and integer widen to double (Type Widening), exactly.
+		return from.ID() == arrow.FLOAT32 || from.ID() == arrow.FLOAT64 || (isInt(from) > 0 && isInt(from) <= 4)
 	case arrow.STRING:
 		switch from.ID() {
 		case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW, arrow.BINARY, arrow.LARGE_BINARY:

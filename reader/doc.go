@@ -23,6 +23,12 @@
 // "timestamp" and zone-less for "timestamp_ntz". Rows deleted by a deletion vector (inline,
 // relative or absolute) are dropped.
 //
+// Tables with the Type Widening feature (typeWidening, typeWidening-preview) read files written
+// before a column was widened as the column's current type: integers to wider integers, double
+// or decimal, float to double, date to timestamp_ntz (midnight), decimals to wider decimals, at
+// any depth. Statistics and partition values written under the old type still prune and skip.
+// A type change in delta.typeChanges that is not a supported widening is an *UnsupportedError.
+//
 // # Ownership
 //
 // (*Scan).Records yields record batches that belong to the iterator: each is released when the

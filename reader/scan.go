@@ -233,6 +233,9 @@ func (s *Scan) plan(ctx context.Context) error {
 	if schema == nil {
 		return errors.New("scan: the snapshot has no schema")
 	}
+	if err := checkTypeChanges(schema); err != nil {
+		return err
+	}
 	parts := map[string]bool{}
 	for _, p := range s.snap.PartitionColumns() {
 		if _, ok := schema.Field(p); !ok {
@@ -404,6 +407,9 @@ func (s *Scan) statsMayMatch(stats string) bool {
 		if raw, ok := lookupStat(st.MaxValues, keys); ok {
 			b.max, b.hasMax = ct.statBound(raw, true)
 			b.maxPrefix = ct.kind == kString
+		}
+		if ct.kind == kFloat && !ct.float32 && widenedFromFloat(f.field()) {
+			loosenFloat32Bounds(&b)
 		}
 		if raw, ok := lookupStat(st.NullCount, keys); ok && st.NumRecords != nil {
 			var n int64

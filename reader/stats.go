@@ -8,7 +8,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/schema"
@@ -35,21 +34,22 @@ func parquetBounds(st metadata.TypedStatistics, col *schema.Column, ct colType, 
 		lo, hi := int64(s.Min()), int64(s.Max())
 		switch l := lt.(type) {
 		case schema.DateLogicalType:
-			if ct.date {
+			switch {
+			case ct.date:
 				set(value{i: lo}, value{i: hi})
+			case ct.ntz: // a date column widened to timestamp_ntz: midnight of each day
+				set(value{i: lo * 86_400_000_000}, value{i: hi * 86_400_000_000})
 			}
 		case schema.DecimalLogicalType:
-			if ct.kind == kDecimal && l.Scale() == ct.scale {
-				set(value{d: decimal128.FromI64(lo)}, value{d: decimal128.FromI64(hi)})
+			if ct.kind == kDecimal {
+				widenedDecimal(ct, l.Scale(), lo, hi, set)
 			}
 		case schema.IntLogicalType:
-			if l.IsSigned() && ct.kind == kInt && !ct.date && !ct.ts {
-				set(value{i: lo}, value{i: hi})
+			if l.IsSigned() {
+				setWidenedInt(ct, lo, hi, set)
 			}
 		case schema.NoLogicalType, nil:
-			if ct.kind == kInt && !ct.date && !ct.ts {
-				set(value{i: lo}, value{i: hi})
-			}
+			setWidenedInt(ct, lo, hi, set)
 		}
 	case *metadata.Int64Statistics:
 		lo, hi := s.Min(), s.Max()
@@ -69,16 +69,16 @@ func parquetBounds(st metadata.TypedStatistics, col *schema.Column, ct colType, 
 				set(value{i: units.FloorDiv(lo, 1000)}, value{i: -units.FloorDiv(-hi, 1000)})
 			}
 		case schema.DecimalLogicalType:
-			if ct.kind == kDecimal && l.Scale() == ct.scale {
-				set(value{d: decimal128.FromI64(lo)}, value{d: decimal128.FromI64(hi)})
+			if ct.kind == kDecimal {
+				widenedDecimal(ct, l.Scale(), lo, hi, set)
 			}
 		case schema.IntLogicalType:
-			if l.IsSigned() && ct.kind == kInt && !ct.date && !ct.ts {
-				set(value{i: lo}, value{i: hi})
+			if l.IsSigned() && ct.kind != kFloat { // long does not widen to double
+				setWidenedInt(ct, lo, hi, set)
 			}
 		case schema.NoLogicalType, nil:
-			if ct.kind == kInt && !ct.date && !ct.ts {
-				set(value{i: lo}, value{i: hi})
+			if ct.kind != kFloat {
+				setWidenedInt(ct, lo, hi, set)
 			}
 		}
 	case *metadata.Float32Statistics:

@@ -13,6 +13,10 @@ var supportedReaderFeatures = map[string]bool{
 	"timestampNtz":        true,
 	"v2Checkpoint":        true,
 	"vacuumProtocolCheck": true,
+
+	// Type Widening: files written before a column was widened are read as its current type.
+	"typeWidening":         true,
+	"typeWidening-preview": true,
 }
 
 // Writer features this engine can write under. Features that only constrain data which the
@@ -31,6 +35,10 @@ var supportedWriterFeatures = map[string]bool{
 	"vacuumProtocolCheck": true,
 	"generatedColumns":    true, // refused below when a column has a generation expression
 	"identityColumns":     true, // refused below when a column is an identity column
+
+	// Type Widening: writes use the current types; MergeSchema records widenings.
+	"typeWidening":         true,
+	"typeWidening-preview": true,
 }
 
 // MaxReaderVersion and MaxWriterVersion are the highest protocol versions this engine knows.

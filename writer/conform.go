@@ -19,8 +19,9 @@ import (
 // case-insensitively, as Spark resolves them), put in table order, missing nullable columns
 // filled with nulls, and values converted where the conversion is a widening that loses nothing
 // (byte → short → integer → long, float → double, integers → double or a wide enough decimal, a
-// decimal to a wider one, any timestamp unit to microseconds, large or view strings and binaries
-// to plain ones, dictionaries to their values). Anything else is a *SchemaError.
+// decimal to a wider one, date → timestamp_ntz, any timestamp unit to microseconds, large or
+// view strings and binaries to plain ones, dictionaries to their values). Anything else is a
+// *SchemaError.
 
 // conformRecord returns rec arranged as target, the table's logical Arrow schema (the Delta
 // schema st mapped by deltaarrow). The caller releases the result.
@@ -318,6 +319,8 @@ func widens(from, to txlog.DataType) bool {
 			return rank[from.TypeName()] > 0 && rank[from.TypeName()] < rank[t.Name]
 		case "double":
 			return from.TypeName() == "float" || (rank[from.TypeName()] > 0 && rank[from.TypeName()] < 4)
+		case "timestamp_ntz":
+			return from.TypeName() == "date" // midnight (a column widened from date)
 		}
 	case *txlog.DecimalType:
 		switch f := from.(type) {

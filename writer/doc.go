@@ -32,14 +32,24 @@
 // Input columns are matched to the table's by name (exactly, else ignoring case); order does not
 // matter. A nullable column missing from the input is written as nulls. Values are converted
 // only where nothing is lost: byte → short → integer → long, float and small integers → double,
-// integers and narrower decimals → a wide enough decimal, any timestamp unit → microseconds
-// (nanoseconds truncated), large and view strings and binaries, dictionaries. A column of
+// integers and narrower decimals → a wide enough decimal, date → timestamp_ntz, any timestamp
+// unit → microseconds (nanoseconds truncated), large and view strings and binaries,
+// dictionaries. A column of
 // another type, a column the table lacks (unless Options.MergeSchema), a missing non-null
 // column, and a null in a non-null column (or array element, or map value) are *SchemaError
 // values naming the column and both types; the record is refused as a whole.
 //
 // With Options.MergeSchema, input columns the table lacks (also new fields of struct columns)
-// are added to the schema as nullable columns, with a metaData action in the same commit.
+// are added to the schema as nullable columns, with a metaData action in the same commit. An
+// input column whose type is a widening the Type Widening table feature allows (byte → short →
+// integer → long, float or small integers → double, date → timestamp_ntz, decimals and integers
+// to decimals with no fewer integer digits and no smaller scale; also array elements and map
+// keys and values) widens the table's column in that commit: its delta.typeChanges metadata
+// records the change, delta.enableTypeWidening becomes true, and the protocol gains the
+// typeWidening feature (reader version 3, writer version 7) unless it has typeWidening or
+// typeWidening-preview already. Files written before keep the old type; readers widen their
+// values. A table that sets delta.enableTypeWidening=false, and any other type change, refuse
+// the record with a *SchemaError.
 //
 // # Modes
 //

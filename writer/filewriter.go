@@ -162,6 +162,22 @@ func compressionLevel(name string) int {
 // as the Writer documents (column order, missing nullable columns, widening types).
 func (fw *FileWriter) Schema() *arrow.Schema { return fw.lay.input }
 
+// tableSchema is the logical schema the FileWriter writes.
+func (fw *FileWriter) tableSchema() *txlog.StructType { return fw.lay.schema }
+
+// columnMapping reports whether the table maps columns (mode name or id).
+func (fw *FileWriter) columnMapping() bool { return fw.lay.mapping != "none" }
+
+// partitionColumns are the table's partition columns, in order.
+func (fw *FileWriter) partitionColumns() []partCol { return fw.lay.parts }
+
+// setAccept makes Write vet the partition values of each new partition with accept before any
+// of a record's rows are written (OverwriteWhere); nil accepts all.
+func (fw *FileWriter) setAccept(accept func(pv map[string]*string) error) { fw.accept = accept }
+
+// failed reports whether the FileWriter failed (its error is sticky).
+func (fw *FileWriter) failed() bool { return fw.err != nil }
+
 // Files returns the add actions of the files finished so far.
 func (fw *FileWriter) Files() []txlog.Add {
 	fw.mu.Lock()
@@ -179,7 +195,23 @@ func (fw *FileWriter) Files() []txlog.Add {
 // none of rec's rows. Any other error fails the FileWriter, whose open files are then abandoned;
 // an error of the background encoding is returned by the next Write or by Close. Cancelling ctx
 // while Write runs fails the FileWriter, the encoding of earlier records included.
-func (fw *FileWriter) Write(ctx context.Context, rec arrow.RecordBatch) (err error) {
+func (fw *FileWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
+	return fw.write(ctx, rec, false)
+}
+
+// writeConformed is Write for a record conform returned (by this FileWriter, or by one with the
+// same layout): it is not conformed again. The caller keeps its reference to conf.
+func (fw *FileWriter) writeConformed(ctx context.Context, conf arrow.RecordBatch) error {
+	return fw.write(ctx, conf, true)
+}
+
+// conform returns rec arranged as the table's logical Arrow schema (see conformRecord); the
+// caller releases it.
+func (fw *FileWriter) conform(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	return conformRecord(ctx, fw.opts.Allocator, rec, fw.lay.schema, fw.lay.input)
+}
+
+func (fw *FileWriter) write(ctx context.Context, rec arrow.RecordBatch, conformed bool) (err error) {
 	if err := fw.usable(); err != nil {
 		return err
 	}
@@ -202,11 +234,13 @@ func (fw *FileWriter) Write(ctx context.Context, rec arrow.RecordBatch) (err err
 			err = fw.fail(ctx, ctx.Err()) // cancelled after the rows were queued
 		}
 	}()
-	conf, err := conformRecord(ctx, fw.opts.Allocator, rec, fw.lay.schema, fw.lay.input)
-	if err != nil {
-		return err
+	conf := rec
+	if !conformed {
+		if conf, err = fw.conform(ctx, rec); err != nil {
+			return err
+		}
+		defer conf.Release()
 	}
-	defer conf.Release()
 	groups, data, err := fw.split(ctx, conf)
 	if err != nil {
 		return err

@@ -75,8 +75,9 @@ type Options struct {
 	Where []PartitionPredicate
 
 	// MergeSchema adds the input's columns that the table does not have (top-level columns and
-	// struct fields) to the table schema, as nullable columns, in the same commit. Without it such
-	// a column is an error.
+	// struct fields) to the table schema, as nullable columns, in the same commit, and widens
+	// the columns whose input type is a supported widening of theirs (see the package
+	// documentation, "Schema"). Without it such a column is an error.
 	MergeSchema bool
 
 	// TargetFileSize is the size at which a data file is finished and the next one started.

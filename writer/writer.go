@@ -25,7 +25,8 @@ type Writer struct {
 	t        *table.Table
 	opts     *Options
 	snap     *txlog.Snapshot
-	md       txlog.Metadata // the metadata the commit will carry (evolved by MergeSchema)
+	md       txlog.Metadata  // the metadata the commit will carry (evolved by MergeSchema)
+	proto    *txlog.Protocol // the protocol the commit will carry when MergeSchema upgrades it
 	evolved  bool
 	fw       *FileWriter
 	preds    []boundPredicate
@@ -101,7 +102,7 @@ func New(ctx context.Context, t *table.Table, opts *Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.URI(), err)
 	}
-	w.fw.accept = w.accept
+	w.fw.setAccept(w.accept)
 	return w, nil
 }
 
@@ -150,7 +151,7 @@ func (w *Writer) accept(pv map[string]*string) error {
 		return nil
 	}
 	var parts []string
-	for _, pc := range w.fw.lay.parts {
+	for _, pc := range w.fw.partitionColumns() {
 		v := "null"
 		if p := pv[pc.phys]; p != nil {
 			v = *p
@@ -192,13 +193,22 @@ func (w *Writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	case w.skipped:
 		return nil
 	}
+	var conf arrow.RecordBatch // rec conformed to a schema MergeSchema just changed
 	if w.opts.MergeSchema {
-		if err := w.merge(ctx, rec); err != nil {
+		var err error
+		if conf, err = w.merge(ctx, rec); err != nil {
 			return err
 		}
 	}
-	if err := w.fw.Write(ctx, rec); err != nil {
-		if w.fw.err != nil {
+	var err error
+	if conf != nil {
+		err = w.fw.writeConformed(ctx, conf)
+		conf.Release()
+	} else {
+		err = w.fw.Write(ctx, rec)
+	}
+	if err != nil {
+		if w.fw.failed() {
 			w.failed = err
 		}
 		return err
@@ -207,55 +217,73 @@ func (w *Writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	return nil
 }
 
-// merge adds the columns of in that the table lacks (MergeSchema). Files already open keep the
-// old schema: they are finished first, and readers fill the new columns with nulls there.
-func (w *Writer) merge(ctx context.Context, rec arrow.RecordBatch) error {
+// merge adds the columns of in that the table lacks and widens the columns whose input type is a
+// supported widening of theirs (MergeSchema). Files already open keep the old schema: they are
+// finished first, and readers fill the new columns with nulls and widen the old types there.
+// When the schema changes, merge returns rec conformed to the new schema (the caller writes it
+// and releases it); otherwise nil, and rec is written as it is.
+func (w *Writer) merge(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	in := rec.Schema()
-	cur := w.fw.lay.schema
+	cur := w.fw.tableSchema()
 	if w.mergeMax == 0 {
 		w.mergeMax, _ = strconv.ParseInt(w.md.Configuration["delta.columnMapping.maxColumnId"], 10, 64)
 	}
 	maxID := w.mergeMax
-	merged, changed, err := mergeStruct(cur, in.Fields(), "", w.fw.lay.mapping != "none", &maxID)
+	m := &schemaMerge{mapping: w.fw.columnMapping(), maxID: &maxID, version: w.snap.Version() + 1}
+	merged, changed, err := mergeStruct(cur, in.Fields(), "", m)
 	if err != nil || !changed {
-		return err
+		return nil, err
 	}
-	if usesNTZ(merged) && !usesNTZ(cur) && !w.snap.Protocol().HasReaderFeature("timestampNtz") {
-		return &SchemaError{Column: "(new columns)", Problem: "timestamp_ntz columns need the timestampNtz table feature, which this table does not have; add it before writing them"}
+	proto := w.snap.Protocol()
+	if w.proto != nil {
+		proto = *w.proto
 	}
 	md := w.md
 	md.Configuration = maps.Clone(md.Configuration)
+	newNTZ := usesNTZ(merged) && !usesNTZ(cur) && !proto.HasReaderFeature("timestampNtz")
+	if m.widened {
+		if err := checkWideningAllowed(md.Configuration); err != nil {
+			return nil, err
+		}
+		md.Configuration[enableTypeWidening] = "true"
+		proto = withTypeWidening(proto, newNTZ)
+	} else if newNTZ {
+		return nil, &SchemaError{Column: "(new columns)", Problem: "timestamp_ntz columns need the timestampNtz table feature, which this table does not have; add it before writing them"}
+	}
 	md.SchemaString = merged.String()
-	if w.fw.lay.mapping != "none" {
+	if m.mapping {
 		md.Configuration["delta.columnMapping.maxColumnId"] = strconv.FormatInt(maxID, 10)
 	}
-	nfw, err := newFileWriter(w.t.Bucket(), md, w.snap.Protocol(), w.opts)
+	nfw, err := newFileWriter(w.t.Bucket(), md, proto, w.opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The record must fit the new schema before the schema changes.
-	conf, err := conformRecord(ctx, w.opts.Allocator, rec, nfw.lay.schema, nfw.lay.input)
+	conf, err := nfw.conform(ctx, rec)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	conf.Release()
 	// Finish the open files under the old schema, then continue under the new one.
 	if err := w.fw.closeOpen(); err != nil {
+		conf.Release()
 		w.failed = err
-		return err
+		return nil, err
 	}
-	nfw.accept = w.accept
+	nfw.setAccept(w.accept)
 	nfw.adopt(w.fw)
 	w.fw = nfw
 	w.md = md
+	if m.widened {
+		w.proto = &proto
+	}
 	w.mergeMax = maxID
 	w.evolved = true
-	return nil
+	return conf, nil
 }
 
 // mergeStruct returns st with the fields of in it lacks appended (nullable), recursing into
-// struct fields present in both.
-func mergeStruct(st *txlog.StructType, in []arrow.Field, parent string, mapping bool, maxID *int64) (*txlog.StructType, bool, error) {
+// struct fields present in both and widening the types of the others where m allows.
+func mergeStruct(st *txlog.StructType, in []arrow.Field, parent string, m *schemaMerge) (*txlog.StructType, bool, error) {
 	out := &txlog.StructType{Fields: append([]txlog.StructField(nil), st.Fields...)}
 	changed := false
 	for _, f := range in {
@@ -274,14 +302,23 @@ func mergeStruct(st *txlog.StructType, in []arrow.Field, parent string, mapping 
 			tst, ok1 := out.Fields[i].Type.(*txlog.StructType)
 			ast, ok2 := f.Type.(*arrow.StructType)
 			if ok1 && ok2 {
-				m, ch, err := mergeStruct(tst, ast.Fields(), path, mapping, maxID)
+				sub, ch, err := mergeStruct(tst, ast.Fields(), path, m)
 				if err != nil {
 					return nil, false, err
 				}
 				if ch {
-					out.Fields[i].Type = m
+					out.Fields[i].Type = sub
 					changed = true
 				}
+				continue
+			}
+			wf, ch, err := m.widenField(out.Fields[i], f.Type, path)
+			if err != nil {
+				return nil, false, err
+			}
+			if ch {
+				out.Fields[i] = wf
+				changed = true
 			}
 			continue
 		}
@@ -290,8 +327,8 @@ func mergeStruct(st *txlog.StructType, in []arrow.Field, parent string, mapping 
 			return nil, false, &SchemaError{Column: path, GivenType: arrowTypeString(f.Type), Problem: fmt.Sprintf("cannot be added to the table: %v", err)}
 		}
 		nf := txlog.StructField{Name: f.Name, Type: dt, Nullable: true, Metadata: map[string]any{}}
-		if mapping {
-			assignIDs(&nf, maxID)
+		if m.mapping {
+			assignIDs(&nf, m.maxID)
 		}
 		out.Fields = append(out.Fields, nf)
 		changed = true
@@ -408,6 +445,9 @@ func (w *Writer) Close(ctx context.Context) (*Result, error) {
 	case OverwriteWhere:
 		preds := w.preds
 		txn.ReadPartitions(func(pv map[string]*string) bool { return matchAll(preds, pv) })
+	}
+	if w.proto != nil {
+		txn.SetProtocol(*w.proto)
 	}
 	if w.evolved {
 		txn.SetMetadata(w.md)
