@@ -57,7 +57,8 @@ type logFile struct {
 // checksum from its version on; the commits, checkpoints and .crc files below it, and the
 // compacted log files starting at or below it, are deleted. Without such a checkpoint nothing
 // is deleted. Every version from the kept checkpoint on stays readable, so time travel to any
-// commit inside the retention keeps working. V2 checkpoint sidecars are not cleaned up yet.
+// commit inside the retention keeps working. V2 checkpoint sidecars that no kept checkpoint
+// references are deleted too, once older than the cut-off.
 func CleanupLog(ctx context.Context, t *table.Table, opts *CleanupOptions) (*CleanupResult, error) {
 	var o CleanupOptions
 	if opts != nil {
@@ -123,6 +124,13 @@ func CleanupLog(ctx context.Context, t *table.Table, opts *CleanupOptions) (*Cle
 			res.Deleted = append(res.Deleted, f.key)
 		}
 	}
+	// V2 sidecars that no kept checkpoint references, once older than the cut-off (a newer one
+	// may belong to a checkpoint being written).
+	sidecars, err := txlog.UnreferencedSidecars(ctx, t.Bucket(), cp, cutoff)
+	if err != nil {
+		return res, fmt.Errorf("log clean-up: %w", err)
+	}
+	res.Deleted = append(res.Deleted, sidecars...)
 	slices.Sort(res.Deleted)
 	if o.DryRun || len(res.Deleted) == 0 {
 		return res, nil

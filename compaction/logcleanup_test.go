@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +136,68 @@ func TestCleanupLogInCommitTimestamps(t *testing.T) {
 	}
 	if _, err := tb.SnapshotAt(ctx, 5); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// On a table with V2 checkpoints whose files live in sidecars, clean-up deletes the sidecars
+// only the deleted checkpoints referenced, and the table still loads from the one it keeps.
+func TestCleanupLogV2Sidecars(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tb, err := table.Create(ctx, dir, table.InteractionSchema(), &table.CreateOptions{
+		Options:          table.Options{Log: txlog.LogOptions{CheckpointPartActions: 4}},
+		PartitionColumns: []string{"event_date"},
+		Properties:       map[string]string{"delta.checkpointInterval": "5", "delta.checkpointPolicy": "v2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	for _, r := range rowsN(21, 3, "e") {
+		appendRows(t, tb, []row{r})
+	}
+	sidecars := func() []string {
+		ents, _ := os.ReadDir(filepath.Join(dir, "_delta_log", "_sidecars"))
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	before := sidecars()
+	if len(before) < 8 {
+		t.Fatalf("sidecars %v: want the checkpoints at 5, 10, 15 and 20 in sidecars", before)
+	}
+	now := time.Now()
+	old := now.Add(-40 * 24 * time.Hour)
+	logDir := filepath.Join(dir, "_delta_log")
+	ents, _ := os.ReadDir(logDir)
+	for _, e := range ents { // every commit up to 12 and every sidecar 40 days old
+		v, err := strconv.ParseInt(strings.SplitN(e.Name(), ".", 2)[0], 10, 64)
+		if err == nil && v <= 12 {
+			os.Chtimes(filepath.Join(logDir, e.Name()), old, old)
+		}
+	}
+	for _, name := range before {
+		os.Chtimes(filepath.Join(logDir, "_sidecars", name), old, old)
+	}
+	res, err := CleanupLog(ctx, tb, &CleanupOptions{Now: func() time.Time { return now }})
+	if err != nil || res.CheckpointVersion != 10 {
+		t.Fatalf("clean-up: %+v, %v", res, err)
+	}
+	after := sidecars()
+	if len(after) == 0 || len(after) >= len(before) {
+		t.Fatalf("sidecars before %d, after %d: want the ones of checkpoint 5 gone and the others kept", len(before), len(after))
+	}
+	// Every version from the kept checkpoint on still loads, from fresh.
+	for _, v := range []int64{10, 15, 21} {
+		t2, err := table.Open(ctx, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := t2.SnapshotAt(ctx, v); err != nil {
+			t.Fatalf("version %d after clean-up: %v", v, err)
+		}
+		t2.Close()
 	}
 }

@@ -206,6 +206,10 @@ func ProtocolFor(schema *txlog.StructType, props map[string]string) txlog.Protoc
 		reader = append(reader, "deletionVectors")
 		writer = append(writer, "deletionVectors")
 	}
+	if props["delta.checkpointPolicy"] == "v2" { // V2 checkpoints (JSON, with Parquet sidecars when large)
+		reader = append(reader, "v2Checkpoint")
+		writer = append(writer, "v2Checkpoint")
+	}
 	mapping := props["delta.columnMapping.mode"] == "name" || props["delta.columnMapping.mode"] == "id"
 	if mapping {
 		if len(reader)+len(writer) == 0 {

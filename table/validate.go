@@ -96,6 +96,7 @@ func sizeProperty(v string) string {
 var knownProperties = map[string]propertyCheck{
 	"delta.appendOnly":                    boolProperty,
 	"delta.checkpointInterval":            positiveIntProperty,
+	"delta.checkpointPolicy":              oneOfProperty(false, "classic", "v2"),
 	"delta.columnMapping.mode":            oneOfProperty(false, "none", "name", "id"),
 	"delta.dataSkippingNumIndexedCols":    numIndexedColsProperty,
 	"delta.enableInCommitTimestamps":      boolProperty,
