@@ -491,12 +491,9 @@ func writeZOrdered(ctx context.Context, fw *writer.FileWriter, recs []arrow.Reco
 func liveRows(files []*txlog.Add) (int64, bool) {
 	var n int64
 	for _, a := range files {
-		r, ok := numRecords(a.Stats)
+		r, ok := a.LiveRecords()
 		if !ok {
 			return 0, false
-		}
-		if a.DeletionVector != nil {
-			r -= a.DeletionVector.Cardinality
 		}
 		n += r
 	}
@@ -506,26 +503,13 @@ func liveRows(files []*txlog.Add) (int64, bool) {
 func statRows(adds []txlog.Add) (int64, bool) {
 	var n int64
 	for _, a := range adds {
-		r, ok := numRecords(a.Stats)
+		r, ok := a.NumRecords()
 		if !ok {
 			return 0, false
 		}
 		n += r
 	}
 	return n, true
-}
-
-func numRecords(stats string) (int64, bool) {
-	if stats == "" {
-		return 0, false
-	}
-	var s struct {
-		NumRecords *int64 `json:"numRecords"`
-	}
-	if err := json.Unmarshal([]byte(stats), &s); err != nil || s.NumRecords == nil {
-		return 0, false
-	}
-	return *s.NumRecords, true
 }
 
 // commit commits the rewritten bins of one group. Bins whose input files are no longer all

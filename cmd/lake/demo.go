@@ -205,7 +205,7 @@ func demoInventory(ctx context.Context, dir string) (string, int, error) {
 		}
 		var rows int64
 		for _, a := range snap.Files() {
-			if n, ok := numRecords(a.Stats); ok {
+			if n, ok := a.LiveRecords(); ok {
 				rows += n
 			}
 		}

@@ -283,14 +283,10 @@ func describe(snap *txlog.Snapshot) *describeInfo {
 	known := true
 	snap.ScanFiles(func(a *txlog.Add) bool { // nothing kept: no per-file allocation
 		d.SizeInBytes += a.Size
-		n, ok := numRecords(a.Stats)
-		if !ok {
-			known = false
-		} else {
-			if a.DeletionVector != nil {
-				n -= a.DeletionVector.Cardinality
-			}
+		if n, ok := a.LiveRecords(); ok {
 			records += n
+		} else {
+			known = false
 		}
 		return true
 	})
@@ -298,29 +294,6 @@ func describe(snap *txlog.Snapshot) *describeInfo {
 		d.NumRecords = &records
 	}
 	return d
-}
-
-// numRecords reads numRecords from a file's JSON stats.
-func numRecords(stats string) (int64, bool) {
-	if stats == "" {
-		return 0, false
-	}
-	// Fast path: writers put numRecords first; avoid decoding a million stats objects.
-	if rest, ok := strings.CutPrefix(stats, `{"numRecords":`); ok {
-		end := strings.IndexAny(rest, ",}")
-		if end > 0 {
-			if n, err := strconv.ParseInt(rest[:end], 10, 64); err == nil {
-				return n, true
-			}
-		}
-	}
-	var s struct {
-		NumRecords *int64 `json:"numRecords"`
-	}
-	if err := json.Unmarshal([]byte(stats), &s); err != nil || s.NumRecords == nil {
-		return 0, false
-	}
-	return *s.NumRecords, true
 }
 
 func runDescribe(ctx context.Context, e *env, args []string) error {

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -76,11 +75,11 @@ func (c *rowCounter) countLocked(snap *txlog.Snapshot) int64 {
 		c.perFile = map[string]int64{} // forget the files compacted or vacuumed away
 	}
 	var n int64
-	snap.AllFiles(func(a *txlog.Add) bool {
+	snap.ScanFiles(func(a *txlog.Add) bool { // a is valid only here: keys are cloned
 		r, ok := c.perFile[a.Path]
 		if !ok {
-			r = numRecords(a.Stats)
-			c.perFile[a.Path] = r
+			r, _ = a.NumRecords()
+			c.perFile[strings.Clone(a.Path)] = r
 		}
 		if a.DeletionVector != nil {
 			r -= a.DeletionVector.Cardinality
@@ -89,20 +88,6 @@ func (c *rowCounter) countLocked(snap *txlog.Snapshot) int64 {
 		return true
 	})
 	return n
-}
-
-// numRecords reads numRecords from a file's JSON statistics (0 without).
-func numRecords(stats string) int64 {
-	if stats == "" {
-		return 0
-	}
-	var s struct {
-		NumRecords int64 `json:"numRecords"`
-	}
-	if json.Unmarshal([]byte(stats), &s) != nil {
-		return 0
-	}
-	return s.NumRecords
 }
 
 // alsTask retrains ALS on the events table into the outputs, registered and gated.
