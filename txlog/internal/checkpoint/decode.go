@@ -48,8 +48,8 @@ type pqReadConfig struct {
 	sink        AddSink         // when set, adds go to it with their stats kept out (WithAddSink)
 }
 
-// WithoutStats makes Decode leave Add.Stats empty and skip reading the stats
-// columns (stats and stats_parsed), which are most of a checkpoint's bytes.
+// WithoutStats makes Decode leave Add.Stats empty and skip reading the stats columns (stats and
+// stats_parsed), which are most of a checkpoint's bytes.
 func WithoutStats() ReadOption {
 	return func(c *pqReadConfig) { c.skipStats = true }
 }
@@ -57,13 +57,15 @@ func WithoutStats() ReadOption {
 // AddSink receives the adds of a checkpoint in place of Decode's yield, with their JSON stats
 // kept out of them: a snapshot of a large table keeps a million adds compactly and their stats
 // compressed in blocks (see WithAddSink). Decode calls the methods in this order: Rows once,
-// before any row is decoded (not at all when the file has none of the columns asked for); then, for each row group with a stats column, NewStatsWriter once
-// and Add once per add of the row group, in file order. Other actions still go to yield.
+// before any row is decoded (not at all when the file has none of the columns asked for); then,
+// for each row group whose stats column is read, NewStatsWriter once; and Add once per add, in
+// file order. Other actions still go to yield.
 type AddSink interface {
 	// Rows is told the file's row count, an upper bound on its adds (to size a table once).
 	Rows(n int64)
 	// Add receives one add. Its Stats is empty when the stats went to a StatsWriter (ref.Len >
-	// 0 says where), and holds JSON rendered from stats_parsed otherwise. The *Add itself is
+	// 0 says where), and otherwise is what Decode would have yielded (JSON rendered from
+	// stats_parsed, or empty). The *Add itself is
 	// reused after Add returns: keep its field values (strings, maps and pointers are not
 	// reused, and the maps may be shared between adds: read-only), never the pointer. An error
 	// stops decoding and is returned as is.
