@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
+
+	"github.com/lakehouse/lake/txlog/internal/checkpoint"
 )
 
 func isNotFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
@@ -51,7 +53,7 @@ func (r *blobReaderAt) ReadAt(p []byte, off int64) (int, error) {
 
 // readCheckpoint replays the actions of every file of a checkpoint (and, for a V2 checkpoint,
 // of its sidecars) into fn.
-func readCheckpoint(ctx context.Context, b *blob.Bucket, cp *checkpoint, fn func(*Action), opts ...CheckpointReadOption) error {
+func readCheckpoint(ctx context.Context, b *blob.Bucket, cp *checkpointSet, fn func(*Action), opts ...CheckpointReadOption) error {
 	var sidecars []Sidecar
 	collect := func(a *Action) {
 		if a.Sidecar != nil {
@@ -404,17 +406,7 @@ func (s *Snapshot) writeCheckpoint(w io.Writer, v2 bool, rows iter.Seq[*Action])
 		}
 		return n, bw.Flush()
 	}
-	pw, err := NewCheckpointWriter(w)
-	if err != nil {
-		return 0, err
-	}
-	for a := range rows {
-		if err := pw.Write(a); err != nil {
-			pw.abort()
-			return pw.Actions(), err
-		}
-	}
-	return pw.Actions(), pw.Close()
+	return checkpoint.EncodeRows(w, rows)
 }
 
 // countingWriter counts the bytes written through it.

@@ -2,6 +2,10 @@
 // Metadata, Protocol, ...), the log segment of a version (commits and checkpoints), snapshots
 // replayed from them, and commits of new versions.
 //
+// The actions, schema types and protocol features are defined in the leaf package
+// internal/delta and re-exported here as aliases (txlog.Add is delta.Add); `go doc` shows their
+// fields and methods there. txlog is their public spelling.
+//
 // A Log reads and writes the _delta_log folder of one table through a *blob.Bucket rooted at the
 // table; the put-if-absent of a commit file goes through a CommitStore. Snapshot, SnapshotAt and
 // SnapshotAsOf replay the newest usable checkpoint and the commits after it; Update reads only

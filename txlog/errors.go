@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/lakehouse/lake/internal/delta"
 )
 
 // ErrConflict is the root of every retryable commit conflict: another writer committed the version
@@ -86,18 +88,8 @@ func (e *ConflictError) Retryable() bool {
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict && e.Retryable() }
 
 // UnsupportedFeatureError reports a table that needs a protocol feature this engine does not
-// implement.
-type UnsupportedFeatureError struct {
-	Feature string
-	Write   bool // true: a writer feature, false: a reader feature
-}
-
-func (e *UnsupportedFeatureError) Error() string {
-	if e.Write {
-		return fmt.Sprintf("table needs writer feature %q, which lake does not support: the table can be read but not written", e.Feature)
-	}
-	return fmt.Sprintf("table needs reader feature %q, which lake does not support: use an engine that supports %s", e.Feature, e.Feature)
-}
+// implement. Protocol.CheckRead and CheckWrite return it.
+type UnsupportedFeatureError = delta.UnsupportedFeatureError
 
 // ErrEmptyLogFile is the cause of a *CorruptError for a commit file with no content (zero bytes
 // or blank lines only): every commit holds at least one action, so an empty file is a torn or

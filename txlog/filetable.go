@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"github.com/klauspost/compress/s2"
+
+	"github.com/lakehouse/lake/txlog/internal/checkpoint"
 )
 
 // A snapshot of a large table holds a million adds, and their JSON stats are most of its memory
@@ -19,10 +21,10 @@ import (
 // statsBlockSize is the raw size of a stats block.
 const statsBlockSize = 256 << 10
 
-// statsRef locates one add's stats in a statsStore; n == 0 means the stats are in the Add.
-type statsRef struct {
-	block, off, n uint32
-}
+// statsRef locates one add's stats in a statsStore: Block is the block's index, Off the offset
+// in the raw block; Len == 0 means the stats are in the Add. It is the checkpoint codec's
+// StatsRef: the decoder hands refs from a statsBuilder to the load's sink (checkpointSink).
+type statsRef = checkpoint.StatsRef
 
 // statsStore holds compressed stats blocks. It is filled during one snapshot load and read-only
 // afterwards; snapshots derived by Update share it.
@@ -31,7 +33,8 @@ type statsStore struct {
 	blocks [][]byte // S2-compressed
 }
 
-// statsBuilder fills one block at a time; each decoding goroutine has its own.
+// statsBuilder fills one block at a time; each decoding goroutine has its own. It is the
+// checkpoint decoder's StatsWriter for one row group's add.stats column.
 type statsBuilder struct {
 	st      *statsStore
 	raw     []byte
@@ -40,12 +43,13 @@ type statsBuilder struct {
 	have    bool
 }
 
-func (b *statsBuilder) add(s []byte) statsRef {
+// Put copies s into the current block (a new one when it is full) and returns its place.
+func (b *statsBuilder) Put(s []byte) statsRef {
 	if len(s) == 0 {
 		return statsRef{}
 	}
 	if b.have && len(b.raw)+len(s) > statsBlockSize {
-		b.flush()
+		b.Close()
 	}
 	if !b.have {
 		b.st.mu.Lock()
@@ -59,11 +63,11 @@ func (b *statsBuilder) add(s []byte) statsRef {
 	}
 	off := len(b.raw)
 	b.raw = append(b.raw, s...)
-	return statsRef{block: b.block, off: uint32(off), n: uint32(len(s))}
+	return statsRef{Block: b.block, Off: uint32(off), Len: uint32(len(s))}
 }
 
-// flush compresses the current block into the store.
-func (b *statsBuilder) flush() {
+// Close compresses the current block into the store.
+func (b *statsBuilder) Close() {
 	if !b.have {
 		return
 	}
@@ -123,6 +127,37 @@ func compactEntry(a *Add, ref statsRef) fileEntry {
 	}
 	c := *a
 	return fileEntry{add: &c, stats: ref}
+}
+
+// checkpointSink is the checkpoint decoder's AddSink during a snapshot load: it appends the
+// adds to files (compactly, see compactEntry) with their stats in files.stats, and feeds the
+// indexer. The decoder reuses the *Add it passes; compactEntry keeps its field values (fresh
+// strings, shared read-only maps), and copies the Add when it keeps it whole.
+type checkpointSink struct {
+	files *fileTable
+	ix    *entryIndexer
+}
+
+var (
+	_ checkpoint.AddSink     = (*checkpointSink)(nil)
+	_ checkpoint.StatsWriter = (*statsBuilder)(nil)
+)
+
+// Rows sizes the table once: a file's rows are an upper bound on its adds.
+func (c *checkpointSink) Rows(n int64) {
+	if n > 0 && n < 1<<31 {
+		c.files.entries = slices.Grow(c.files.entries, int(n))
+	}
+}
+
+func (c *checkpointSink) Add(a *Add, ref statsRef) error {
+	c.files.entries = append(c.files.entries, compactEntry(a, ref))
+	c.ix.feed(c.files.entries)
+	return nil
+}
+
+func (c *checkpointSink) NewStatsWriter() checkpoint.StatsWriter {
+	return &statsBuilder{st: c.files.stats}
 }
 
 func (e *fileEntry) live() bool { return e.add != nil || e.path != "" }
@@ -233,18 +268,18 @@ func (t *fileTable) each(fn func(*Add) bool, reuse bool) {
 			continue
 		}
 		a := e.add
-		if a == nil || e.stats.n > 0 {
-			if e.stats.n > 0 && e.stats.block != cur {
+		if a == nil || e.stats.Len > 0 {
+			if e.stats.Len > 0 && e.stats.Block != cur {
 				var dst []byte
 				if reuse {
 					dst = raw
 				}
-				b, err := t.stats.block(e.stats.block, dst)
+				b, err := t.stats.block(e.stats.Block, dst)
 				if err != nil {
 					// The store is this process's own memory: a block that does not decode is a bug.
 					panic(fmt.Sprintf("txlog: %v", err))
 				}
-				raw, cur = b, e.stats.block
+				raw, cur = b, e.stats.Block
 			}
 			if len(copies) == 0 {
 				n := 256
@@ -264,8 +299,8 @@ func (t *fileTable) each(fn func(*Add) bool, reuse bool) {
 			} else {
 				c.Path, c.PartitionValues, c.Size, c.ModificationTime, c.DataChange = e.path, e.partitionValues, e.size, e.modTime, e.dataChange
 			}
-			if e.stats.n > 0 {
-				c.Stats = unsafe.String(&raw[e.stats.off], int(e.stats.n))
+			if e.stats.Len > 0 {
+				c.Stats = unsafe.String(&raw[e.stats.Off], int(e.stats.Len))
 			}
 			a = c
 		}

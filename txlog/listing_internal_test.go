@@ -4,12 +4,12 @@ import "testing"
 
 func TestListingHasGap(t *testing.T) {
 	mk := func(commits []int64, checkpoints ...int64) *listing {
-		l := &listing{commits: map[int64]commitFile{}, checkpoints: map[int64][]*checkpoint{}}
+		l := &listing{commits: map[int64]commitFile{}, checkpoints: map[int64][]*checkpointSet{}}
 		for _, v := range commits {
 			l.commits[v] = commitFile{version: v}
 		}
 		for _, v := range checkpoints {
-			l.checkpoints[v] = []*checkpoint{{version: v, kind: "classic"}}
+			l.checkpoints[v] = []*checkpointSet{{version: v, kind: "classic"}}
 		}
 		return l
 	}

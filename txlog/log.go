@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
+
+	"github.com/lakehouse/lake/txlog/internal/checkpoint"
 )
 
 // Log is a table's transaction log: it loads snapshots and commits new versions.
@@ -200,16 +201,7 @@ func (l *Log) load(ctx context.Context, seg *segment) (*Snapshot, error) {
 				return
 			}
 			s.apply(a)
-		}, withStatsStore(files.stats, func(a *Add, ref statsRef) error {
-			files.entries = append(files.entries, compactEntry(a, ref))
-			ix.feed(files.entries)
-			return nil
-		}, func(rows int64) {
-			// Rows are an upper bound on the file's adds: size the table once.
-			if rows > 0 && rows < 1<<31 {
-				files.entries = slices.Grow(files.entries, int(rows))
-			}
-		})); err != nil {
+		}, checkpoint.WithAddSink(&checkpointSink{files: files, ix: ix})); err != nil {
 			return nil, err
 		}
 		files.index = ix.finish(files.entries)

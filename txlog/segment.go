@@ -25,15 +25,15 @@ type checkpointFile struct {
 	size int64
 }
 
-// checkpoint is a complete or partial checkpoint at one version.
-type checkpoint struct {
+// checkpointSet is a complete or partial checkpoint at one version.
+type checkpointSet struct {
 	version int64
 	kind    string // "classic", "multipart", "v2json", "v2parquet"
 	parts   int    // expected number of parts for multipart
 	files   []checkpointFile
 }
 
-func (c *checkpoint) complete() bool {
+func (c *checkpointSet) complete() bool {
 	if c.kind == "multipart" {
 		return len(c.files) == c.parts
 	}
@@ -51,8 +51,8 @@ type commitFile struct {
 // listing is what one listing of _delta_log found.
 type listing struct {
 	commits     map[int64]commitFile
-	checkpoints map[int64][]*checkpoint // per version: the candidate checkpoints (best first)
-	maxVersion  int64                   // highest commit or checkpoint version, -1 if none
+	checkpoints map[int64][]*checkpointSet // per version: the candidate checkpoints (best first)
+	maxVersion  int64                      // highest commit or checkpoint version, -1 if none
 }
 
 // parseLogName classifies a file name in _delta_log. It returns the version and kind ("commit",
@@ -145,8 +145,8 @@ func (l *listing) hasGap(from int64) bool {
 
 // listOnce reads the _delta_log folder once.
 func listOnce(ctx context.Context, b *blob.Bucket, from int64) (*listing, error) {
-	l := &listing{commits: map[int64]commitFile{}, checkpoints: map[int64][]*checkpoint{}, maxVersion: -1}
-	multi := map[string]*checkpoint{} // "version/parts" -> set
+	l := &listing{commits: map[int64]commitFile{}, checkpoints: map[int64][]*checkpointSet{}, maxVersion: -1}
+	multi := map[string]*checkpointSet{} // "version/parts" -> set
 	opts := &blob.ListOptions{Prefix: LogDir, Delimiter: "/"}
 	it := b.List(opts)
 	for {
@@ -176,13 +176,13 @@ func listOnce(ctx context.Context, b *blob.Bucket, from int64) (*listing, error)
 			id := fmt.Sprintf("%d/%d", v, parts)
 			c := multi[id]
 			if c == nil {
-				c = &checkpoint{version: v, kind: kind, parts: parts}
+				c = &checkpointSet{version: v, kind: kind, parts: parts}
 				multi[id] = c
 				l.checkpoints[v] = append(l.checkpoints[v], c)
 			}
 			c.files = append(c.files, f)
 		default:
-			l.checkpoints[v] = append(l.checkpoints[v], &checkpoint{version: v, kind: kind, files: []checkpointFile{f}})
+			l.checkpoints[v] = append(l.checkpoints[v], &checkpointSet{version: v, kind: kind, files: []checkpointFile{f}})
 		}
 	}
 	for _, cs := range l.checkpoints {
@@ -200,13 +200,13 @@ func listOnce(ctx context.Context, b *blob.Bucket, from int64) (*listing, error)
 // after it, in order.
 type segment struct {
 	version    int64
-	checkpoint *checkpoint // nil: replay from version 0
+	checkpoint *checkpointSet // nil: replay from version 0
 	commits    []commitFile
 }
 
 // checkpointsBelow returns the complete checkpoints at or below version, newest first.
-func (l *listing) checkpointsBelow(version int64) []*checkpoint {
-	var out []*checkpoint
+func (l *listing) checkpointsBelow(version int64) []*checkpointSet {
+	var out []*checkpointSet
 	for v, cs := range l.checkpoints {
 		if v > version {
 			continue
@@ -222,7 +222,7 @@ func (l *listing) checkpointsBelow(version int64) []*checkpoint {
 }
 
 // segmentFor builds the segment for version (-1: the latest) using checkpoint cp (nil: none).
-func (l *listing) segmentFor(version int64, cp *checkpoint) (*segment, error) {
+func (l *listing) segmentFor(version int64, cp *checkpointSet) (*segment, error) {
 	start := int64(0)
 	if cp != nil {
 		start = cp.version + 1

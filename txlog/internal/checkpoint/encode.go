@@ -1,4 +1,4 @@
-package txlog
+package checkpoint
 
 // Encoding Actions as a classic (or V2-column) Parquet checkpoint in the protocol's checkpoint
 // schema, row group by row group.
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"strings"
 	"unsafe"
@@ -16,13 +17,15 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/lakehouse/lake/internal/delta"
 )
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-// CheckpointWriteOption tunes EncodeCheckpoint and NewCheckpointWriter.
-type CheckpointWriteOption func(*pqWriteConfig)
+// WriteOption tunes Encode and NewWriter.
+type WriteOption func(*pqWriteConfig)
 
 type pqWriteConfig struct {
 	rowGroupRows int
@@ -30,9 +33,9 @@ type pqWriteConfig struct {
 	v2           bool
 }
 
-// WithCheckpointRowGroupRows sets the rows per row group (default 65536). The writer holds two
+// WithRowGroupRows sets the rows per row group (default 65536). The writer holds two
 // row groups' worth of levels and value references (not copies) in memory.
-func WithCheckpointRowGroupRows(n int) CheckpointWriteOption {
+func WithRowGroupRows(n int) WriteOption {
 	return func(c *pqWriteConfig) {
 		if n > 0 {
 			c.rowGroupRows = n
@@ -40,31 +43,31 @@ func WithCheckpointRowGroupRows(n int) CheckpointWriteOption {
 	}
 }
 
-// WithCheckpointZstd compresses with zstd instead of snappy (smaller; read by Spark 3.2+,
+// WithZstd compresses with zstd instead of snappy (smaller; read by Spark 3.2+,
 // delta-rs and DuckDB, but not by every old reader).
-func WithCheckpointZstd() CheckpointWriteOption {
+func WithZstd() WriteOption {
 	return func(c *pqWriteConfig) { c.codec = compress.Codecs.Zstd }
 }
 
-// WithCheckpointV2Columns adds the checkpointMetadata and sidecar columns, for a V2-spec Parquet
+// WithV2Columns adds the checkpointMetadata and sidecar columns, for a V2-spec Parquet
 // checkpoint (which must then hold one CheckpointMetadata action).
-func WithCheckpointV2Columns() CheckpointWriteOption {
+func WithV2Columns() WriteOption {
 	return func(c *pqWriteConfig) { c.v2 = true }
 }
 
-// EncodeCheckpoint writes actions as a classic Parquet checkpoint in the protocol's checkpoint
+// Encode writes actions as a classic Parquet checkpoint in the protocol's checkpoint
 // schema, which Spark, delta-rs and DuckDB read: top-level columns txn, add, remove, metaData,
 // protocol and domainMetadata, every field nullable, one action per row and the other columns
 // null. Longs are INT64, ints (protocol versions, deletion vector offset and size) INT32,
 // strings UTF-8 BYTE_ARRAY, maps MAP<string,string> (key_value/key/value) and arrays
 // three-level LISTs. add.stats is the JSON string; remove has the fields the protocol keeps in
 // checkpoints (no stats, no tags). Map keys are written sorted, so equal input gives equal
-// files. Rows are written in row groups (see WithCheckpointRowGroupRows) by a second goroutine
+// files. Rows are written in row groups (see WithRowGroupRows) by a second goroutine
 // while the next row group is assembled; memory beyond the actions stays bounded by two row
 // groups of levels and value references. CDC and commitInfo actions are an error: checkpoints
 // must not hold them.
-func EncodeCheckpoint(w io.Writer, actions []Action, opts ...CheckpointWriteOption) error {
-	cw, err := NewCheckpointWriter(w, opts...)
+func Encode(w io.Writer, actions []delta.Action, opts ...WriteOption) error {
+	cw, err := NewWriter(w, opts...)
 	if err != nil {
 		return err
 	}
@@ -77,11 +80,34 @@ func EncodeCheckpoint(w io.Writer, actions []Action, opts ...CheckpointWriteOpti
 	return cw.Close()
 }
 
-// CheckpointWriter writes a Parquet checkpoint action by action; see EncodeCheckpoint. The
+// EncodeRows writes the actions rows yields as a Parquet checkpoint, like Encode, and returns
+// the number of actions written (also on error). A failed write is abandoned (the writer
+// goroutine is stopped, the file left unfinished); EncodeRows does not close w.
+//
+// Ownership: EncodeRows does not keep an *Action, nor the structs and maps it points to, past
+// the yield that produced it, so an iterator may reuse them. It does keep the bytes of their
+// strings, referenced and not copied, until their row group is written (at the latest until
+// EncodeRows returns): a string the iterator made over a buffer it then reuses (with
+// unsafe.String) must not be yielded. A snapshot's file table hands out fresh adds for this.
+func EncodeRows(w io.Writer, rows iter.Seq[*delta.Action], opts ...WriteOption) (int64, error) {
+	cw, err := NewWriter(w, opts...)
+	if err != nil {
+		return 0, err
+	}
+	for a := range rows {
+		if err := cw.Write(a); err != nil {
+			cw.abort()
+			return cw.Actions(), err
+		}
+	}
+	return cw.Actions(), cw.Close()
+}
+
+// Writer writes a Parquet checkpoint action by action; see Encode. The
 // strings of written actions are referenced, not copied, until their row group is written, so
 // they must not be modified meanwhile (Go strings cannot be). Close must be called to finish the
 // file; it does not close w.
-type CheckpointWriter struct {
+type Writer struct {
 	cfg     pqWriteConfig
 	fw      *file.Writer
 	cols    []*pqWCol // top-level action columns, in schema order
@@ -209,8 +235,8 @@ func pqCheckpointSchema(v2 bool) *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }
 
-// NewCheckpointWriter starts a Parquet checkpoint on w.
-func NewCheckpointWriter(w io.Writer, opts ...CheckpointWriteOption) (*CheckpointWriter, error) {
+// NewWriter starts a Parquet checkpoint on w.
+func NewWriter(w io.Writer, opts ...WriteOption) (*Writer, error) {
 	cfg := pqWriteConfig{rowGroupRows: 1 << 16, codec: compress.Codecs.Snappy}
 	for _, o := range opts {
 		o(&cfg)
@@ -230,7 +256,7 @@ func NewCheckpointWriter(w io.Writer, opts ...CheckpointWriteOption) (*Checkpoin
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint schema: %w", err)
 	}
-	cw := &CheckpointWriter{cfg: cfg, byName: map[string]*pqWCol{}}
+	cw := &Writer{cfg: cfg, byName: map[string]*pqWCol{}}
 	for i := 0; i < sch.NumColumns(); i++ {
 		c := sch.Column(i)
 		p := c.ColumnPath()
@@ -266,7 +292,7 @@ func NewCheckpointWriter(w io.Writer, opts ...CheckpointWriteOption) (*Checkpoin
 
 // checkLevels checks the maximum definition levels the row assembly below relies on: every field
 // optional, map keys required.
-func (cw *CheckpointWriter) checkLevels() error {
+func (cw *Writer) checkLevels() error {
 	for _, c := range cw.cols {
 		for sub, l := range c.leaf {
 			want := int16(2)
@@ -289,7 +315,7 @@ func (cw *CheckpointWriter) checkLevels() error {
 }
 
 // use points the leaves at batch b.
-func (cw *CheckpointWriter) use(b *pqWBatch) {
+func (cw *Writer) use(b *pqWBatch) {
 	cw.cur = b
 	for i, l := range cw.leaves {
 		b.leaves[i].reset()
@@ -298,7 +324,7 @@ func (cw *CheckpointWriter) use(b *pqWBatch) {
 }
 
 // wait waits for the writer goroutine to end and returns its error.
-func (cw *CheckpointWriter) wait() error {
+func (cw *Writer) wait() error {
 	if !cw.finished {
 		cw.wErr = <-cw.done
 		cw.finished = true
@@ -371,7 +397,7 @@ func (l *pqWLeaf) boolv(v bool) {
 // Map key leaves have key at maxDef (required), an empty map one below, a null map two below;
 // value leaves have the value at maxDef, a null value one below, then empty and null maps.
 
-func (cw *CheckpointWriter) sortedKeys(each func(func(string))) []string {
+func (cw *Writer) sortedKeys(each func(func(string))) []string {
 	cw.keys = cw.keys[:0]
 	each(func(k string) { cw.keys = append(cw.keys, k) })
 	if len(cw.keys) > 1 {
@@ -380,7 +406,7 @@ func (cw *CheckpointWriter) sortedKeys(each func(func(string))) []string {
 	return cw.keys
 }
 
-func (cw *CheckpointWriter) strMap(k, v *pqWLeaf, m map[string]string, nullIfNil bool) {
+func (cw *Writer) strMap(k, v *pqWLeaf, m map[string]string, nullIfNil bool) {
 	switch {
 	case m == nil && nullIfNil:
 		k.level(k.maxDef-2, 0)
@@ -405,7 +431,7 @@ func (cw *CheckpointWriter) strMap(k, v *pqWLeaf, m map[string]string, nullIfNil
 	}
 }
 
-func (cw *CheckpointWriter) ptrMap(k, v *pqWLeaf, m map[string]*string, nullIfNil bool) {
+func (cw *Writer) ptrMap(k, v *pqWLeaf, m map[string]*string, nullIfNil bool) {
 	switch {
 	case m == nil && nullIfNil:
 		k.level(k.maxDef-2, 0)
@@ -469,7 +495,7 @@ func pqBool01(b bool) int {
 }
 
 // dv appends a deletionVector struct: its leaves sit at maxDef 3 (action, struct, field).
-func (f *pqWFileCols) dv(dv *DeletionVector) {
+func (f *pqWFileCols) dv(dv *delta.DeletionVector) {
 	st, p, off, sz, card := f.dvType, f.dvPath, f.dvOffset, f.dvSize, f.dvCard
 	if dv == nil {
 		st.level(st.maxDef-2, 0)
@@ -491,7 +517,7 @@ func (f *pqWFileCols) dv(dv *DeletionVector) {
 }
 
 // Write adds one action (one row per action field set; one is the norm).
-func (cw *CheckpointWriter) Write(a *Action) error {
+func (cw *Writer) Write(a *delta.Action) error {
 	if cw.err != nil {
 		return cw.err
 	}
@@ -506,7 +532,7 @@ func (cw *CheckpointWriter) Write(a *Action) error {
 	case a.CommitInfo != nil:
 		return errors.New("a checkpoint must not hold commitInfo actions")
 	case (a.Sidecar != nil || a.CheckpointMetadata != nil) && !cw.cfg.v2:
-		return errors.New("sidecar and checkpointMetadata actions need WithCheckpointV2Columns")
+		return errors.New("sidecar and checkpointMetadata actions need WithV2Columns")
 	}
 	if a.Txn != nil {
 		c := cw.row("txn")
@@ -579,7 +605,7 @@ func (cw *CheckpointWriter) Write(a *Action) error {
 }
 
 // row starts a row holding the named action: the other columns get a null row.
-func (cw *CheckpointWriter) row(name string) *pqWCol {
+func (cw *Writer) row(name string) *pqWCol {
 	var col *pqWCol
 	for _, c := range cw.cols {
 		if c.name == name {
@@ -597,7 +623,7 @@ func (cw *CheckpointWriter) row(name string) *pqWCol {
 	return col
 }
 
-func (cw *CheckpointWriter) endRow() error {
+func (cw *Writer) endRow() error {
 	cw.rows++
 	if cw.rows >= cw.cfg.rowGroupRows {
 		return cw.flush()
@@ -605,7 +631,7 @@ func (cw *CheckpointWriter) endRow() error {
 	return nil
 }
 
-func (cw *CheckpointWriter) add(c *pqWCol, a *Add) {
+func (cw *Writer) add(c *pqWCol, a *delta.Add) {
 	f := c.f
 	f.path.str(a.Path, 0)
 	cw.ptrMap(f.pvKey, f.pvVal, a.PartitionValues, false)
@@ -624,7 +650,7 @@ func (cw *CheckpointWriter) add(c *pqWCol, a *Add) {
 	f.clustering.optStr(a.ClusteringProvider)
 }
 
-func (cw *CheckpointWriter) remove(c *pqWCol, r *Remove) {
+func (cw *Writer) remove(c *pqWCol, r *delta.Remove) {
 	f := c.f
 	f.path.str(r.Path, 0)
 	f.deletionTimestamp.optI64(r.DeletionTimestamp)
@@ -641,7 +667,7 @@ func (cw *CheckpointWriter) remove(c *pqWCol, r *Remove) {
 	f.defaultRowCommitVersion.optI64(r.DefaultRowCommitVersion)
 }
 
-func (cw *CheckpointWriter) metadata(c *pqWCol, m *Metadata) {
+func (cw *Writer) metadata(c *pqWCol, m *delta.Metadata) {
 	c.leaf["id"].str(m.ID, 0)
 	c.leaf["name"].optStr(m.Name)
 	c.leaf["description"].optStr(m.Description)
@@ -659,7 +685,7 @@ func (cw *CheckpointWriter) metadata(c *pqWCol, m *Metadata) {
 
 // flush hands the row group to the writer goroutine (started on first use) and takes a free
 // batch, waiting while both batches are in use.
-func (cw *CheckpointWriter) flush() error {
+func (cw *Writer) flush() error {
 	if cw.rows == 0 {
 		return nil
 	}
@@ -695,7 +721,7 @@ func (cw *CheckpointWriter) flush() error {
 }
 
 // writeLoop writes row groups until work is closed, then reports on done.
-func (cw *CheckpointWriter) writeLoop() {
+func (cw *Writer) writeLoop() {
 	var err error
 	defer func() {
 		if r := recover(); r != nil {
@@ -722,7 +748,7 @@ func (cw *CheckpointWriter) writeLoop() {
 	}
 }
 
-func (cw *CheckpointWriter) writeRowGroup(b *pqWBatch) error {
+func (cw *Writer) writeRowGroup(b *pqWBatch) error {
 	rgw, err := cw.fw.AppendRowGroupChecked()
 	if err != nil {
 		return fmt.Errorf("write row group: %w", err)
@@ -760,7 +786,7 @@ func (cw *CheckpointWriter) writeRowGroup(b *pqWBatch) error {
 }
 
 // Close writes the last row group and the footer. It does not close the underlying writer.
-func (cw *CheckpointWriter) Close() error {
+func (cw *Writer) Close() error {
 	if cw.closed {
 		return cw.err
 	}
@@ -781,7 +807,7 @@ func (cw *CheckpointWriter) Close() error {
 }
 
 // abort stops the writer goroutine without finishing the file.
-func (cw *CheckpointWriter) abort() {
+func (cw *Writer) abort() {
 	if !cw.closed {
 		cw.closed = true
 		if cw.started {
@@ -792,7 +818,7 @@ func (cw *CheckpointWriter) abort() {
 }
 
 // Actions is the number of actions written so far.
-func (cw *CheckpointWriter) Actions() int64 { return cw.actions }
+func (cw *Writer) Actions() int64 { return cw.actions }
 
 func cmpOr(a, b error) error {
 	if a != nil {

@@ -1,4 +1,4 @@
-package txlog
+package delta
 
 import (
 	"encoding/json"

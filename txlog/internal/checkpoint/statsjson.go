@@ -1,4 +1,4 @@
-package txlog
+package checkpoint
 
 // stats_parsed as JSON stats: the struct a checkpoint may hold beside (or instead of) add.stats,
 // rendered as the JSON string Spark writes, through the one JSON renderer (internal/jsonval).

@@ -1,4 +1,4 @@
-package txlog
+package checkpoint
 
 import (
 	"math"

@@ -1,7 +1,7 @@
-package txlog
+package checkpoint
 
 // Parquet checkpoints, decoding: classic, multi-part, V2 and sidecar checkpoint files into
-// Actions (encoding is in checkpoint_encode.go, stats_parsed as JSON in checkpoint_statsjson.go).
+// Actions (encoding is in encode.go, stats_parsed as JSON in statsjson.go).
 //
 // Decoding reads one row group at a time and, in it, only the leaf columns the Action types hold
 // (no partitionValues_parsed, no unknown fields, no stats_parsed unless the row group has adds
@@ -31,42 +31,75 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/arrow-go/v18/parquet/schema"
+
+	"github.com/lakehouse/lake/internal/delta"
 )
 
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-// CheckpointReadOption tunes DecodeCheckpoint.
-type CheckpointReadOption func(*pqReadConfig)
+// ReadOption tunes Decode.
+type ReadOption func(*pqReadConfig)
 
 type pqReadConfig struct {
 	skipStats   bool
 	only        map[string]bool // top-level action columns to read; nil reads all
 	forceParsed bool            // tests: render stats from stats_parsed even when stats is set
-	// stats, when set, receives the JSON stats of adds, which then reach addFn with an empty
-	// Stats and their place in the store (snapshot loads; see fileTable).
-	stats  *statsStore
-	addFn  func(*Add, statsRef) error // the *Add is valid only during the call
-	rowsFn func(rows int64)           // told the file's row count before decoding (pre-sizing)
+	sink        AddSink         // when set, adds go to it with their stats kept out (WithAddSink)
 }
 
-// WithoutCheckpointStats makes DecodeCheckpoint leave Add.Stats empty and skip reading the stats
-// columns (stats and stats_parsed), which are most of a checkpoint's bytes.
-func WithoutCheckpointStats() CheckpointReadOption {
+// WithoutStats makes Decode leave Add.Stats empty and skip reading the stats columns (stats and
+// stats_parsed), which are most of a checkpoint's bytes.
+func WithoutStats() ReadOption {
 	return func(c *pqReadConfig) { c.skipStats = true }
 }
 
-// withStatsStore makes DecodeCheckpoint put the JSON stats of adds into st and pass adds to
-// addFn, with an empty Stats and their place in st, instead of yielding them. The *Add passed to
-// addFn is reused after it returns.
-func withStatsStore(st *statsStore, addFn func(*Add, statsRef) error, rowsFn func(int64)) CheckpointReadOption {
-	return func(c *pqReadConfig) { c.stats, c.addFn, c.rowsFn = st, addFn, rowsFn }
+// AddSink receives the adds of a checkpoint in place of Decode's yield, with their JSON stats
+// kept out of them: a snapshot of a large table keeps a million adds compactly and their stats
+// compressed in blocks (see WithAddSink). Decode calls the methods in this order: Rows once,
+// before any row is decoded (not at all when the file has none of the columns asked for); then,
+// for each row group whose stats column is read, NewStatsWriter once; and Add once per add, in
+// file order. Other actions still go to yield.
+type AddSink interface {
+	// Rows is told the file's row count, an upper bound on its adds (to size a table once).
+	Rows(n int64)
+	// Add receives one add. Its Stats is empty when the stats went to a StatsWriter (ref.Len >
+	// 0 says where), and otherwise is what Decode would have yielded (JSON rendered from
+	// stats_parsed, or empty). The *Add itself is
+	// reused after Add returns: keep its field values (strings, maps and pointers are not
+	// reused, and the maps may be shared between adds: read-only), never the pointer. An error
+	// stops decoding and is returned as is.
+	Add(a *delta.Add, ref StatsRef) error
+	// NewStatsWriter returns the writer for one row group's add.stats column. It is used by one
+	// goroutine, not Decode's, while Add is called from Decode's: the ref of a row's stats is
+	// returned by Put before that row's Add, and the writer is closed before Decode moves to the
+	// next row group or returns.
+	NewStatsWriter() StatsWriter
 }
 
-// WithCheckpointActions restricts DecodeCheckpoint to the named top-level action columns
+// StatsWriter keeps the JSON stats of adds for an AddSink.
+type StatsWriter interface {
+	// Put keeps a copy of stats (non-empty; its bytes are only valid during the call) and returns
+	// where it is.
+	Put(stats []byte) StatsRef
+	// Close finishes the writer; there is no Put after it.
+	Close()
+}
+
+// StatsRef is where a StatsWriter keeps one add's stats. Block and Off mean what the writer
+// says; Len is the length of the stats, and 0 (the zero StatsRef) means there are none kept.
+type StatsRef struct{ Block, Off, Len uint32 }
+
+// WithAddSink makes Decode pass adds to sink, their JSON stats to sink's StatsWriters, instead
+// of yielding them; see AddSink.
+func WithAddSink(sink AddSink) ReadOption {
+	return func(c *pqReadConfig) { c.sink = sink }
+}
+
+// WithActions restricts Decode to the named top-level action columns
 // ("add", "remove", "metaData", "protocol", "txn", "domainMetadata", "sidecar",
 // "checkpointMetadata"); the other columns are not read at all.
-func WithCheckpointActions(names ...string) CheckpointReadOption {
+func WithActions(names ...string) ReadOption {
 	return func(c *pqReadConfig) {
 		c.only = make(map[string]bool, len(names))
 		for _, n := range names {
@@ -80,12 +113,12 @@ func WithCheckpointActions(names ...string) CheckpointReadOption {
 var pqActionOrder = []string{"checkpointMetadata", "protocol", "metaData", "txn", "domainMetadata",
 	"sidecar", "add", "remove"}
 
-// DecodeCheckpoint decodes one Parquet checkpoint file of size bytes read through r: a classic
+// Decode decodes one Parquet checkpoint file of size bytes read through r: a classic
 // checkpoint, one part of a multi-part checkpoint, a V2 (UUID-named) Parquet checkpoint, or a
 // V2 sidecar file. It calls yield once per action, in file order; an error from yield stops
 // decoding and is returned as is. r is read with a few large ReadAt calls (the footer, then
 // each needed column chunk of one row group at a time), some of them concurrent (as io.ReaderAt
-// allows); nothing reads r after DecodeCheckpoint returns.
+// allows); nothing reads r after Decode returns.
 //
 // The actions are the caller's, but their strings share memory with each other, and the
 // PartitionValues maps (and their *string values) of adds and removes with equal partition
@@ -101,7 +134,7 @@ var pqActionOrder = []string{"checkpointMetadata", "protocol", "metaData", "txn"
 // A file that is not Parquet, or whose columns have types other than the protocol's, is an error
 // that names the column and the expected type; callers add the file's path. Malformed input is an
 // error, never a panic.
-func DecodeCheckpoint(r io.ReaderAt, size int64, yield func(Action) error, opts ...CheckpointReadOption) (err error) {
+func Decode(r io.ReaderAt, size int64, yield func(delta.Action) error, opts ...ReadOption) (err error) {
 	var cfg pqReadConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -121,16 +154,16 @@ func DecodeCheckpoint(r io.ReaderAt, size int64, yield func(Action) error, opts 
 
 type pqDecoder struct {
 	cfg     pqReadConfig
-	yield   func(Action) error
+	yield   func(delta.Action) error
 	inYield bool
 
 	intern *pqInterner
 	arena  pqArena
-	adds   pqSlab[Add]
-	// scratchAdd is the add handed to cfg.addFn.
-	scratchAdd Add
-	rems       pqSlab[Remove]
-	dvs        pqSlab[DeletionVector]
+	adds   pqSlab[delta.Add]
+	// scratchAdd is the add handed to cfg.sink.
+	scratchAdd delta.Add
+	rems       pqSlab[delta.Remove]
+	dvs        pqSlab[delta.DeletionVector]
 	ints       pqSlab[int64]
 	strs       pqSlab[string]
 
@@ -185,8 +218,8 @@ func (d *pqDecoder) decode(r io.ReaderAt, size int64) error {
 	if len(plan) == 0 {
 		return nil
 	}
-	if d.cfg.rowsFn != nil {
-		d.cfg.rowsFn(pf.NumRows())
+	if d.cfg.sink != nil {
+		d.cfg.sink.Rows(pf.NumRows())
 	}
 
 	for rg := 0; rg < pf.NumRowGroups(); rg++ {
@@ -226,7 +259,11 @@ func (d *pqDecoder) readRowGroup(rg int, nrows int64, plan []*pqActionPlan) erro
 			if err != nil {
 				return err
 			}
-			d.stats = startStatsPrefetch(l, nrows, d.cfg.stats)
+			var sw StatsWriter
+			if d.cfg.sink != nil {
+				sw = d.cfg.sink.NewStatsWriter()
+			}
+			d.stats = startStatsPrefetch(l, nrows, sw)
 		}
 		if a.add != nil && a.add.needParsed {
 			ps, err := d.openParsedStats(rg)
@@ -257,7 +294,7 @@ func (d *pqDecoder) readRowGroup(rg int, nrows int64, plan []*pqActionPlan) erro
 	return nil
 }
 
-func (d *pqDecoder) emit(a Action) error {
+func (d *pqDecoder) emit(a delta.Action) error {
 	d.inYield = true
 	err := d.yield(a)
 	d.inYield = false
@@ -297,7 +334,7 @@ type pqFieldSpec struct {
 var pqDVSpec = []pqFieldSpec{{"storageType", pqString, nil}, {"pathOrInlineDv", pqString, nil},
 	{"offset", pqInt, nil}, {"sizeInBytes", pqInt, nil}, {"cardinality", pqLong, nil}}
 
-// pqSpecs are the fields DecodeCheckpoint reads. The first field that is in the file and not
+// pqSpecs are the fields Decode reads. The first field that is in the file and not
 // repeated tells, row by row, whether the action is present.
 var pqSpecs = map[string][]pqFieldSpec{
 	"add": {{"path", pqString, nil}, {"partitionValues", pqStrMap, nil}, {"size", pqLong, nil},
@@ -1036,7 +1073,7 @@ func (d *pqDecoder) partitionValues(f *pqField, emptyIfNull bool) map[string]*st
 }
 
 // deletionVector reads a deletionVector struct; nil when null.
-func (d *pqDecoder) deletionVector(f *pqField) *DeletionVector {
+func (d *pqDecoder) deletionVector(f *pqField) *delta.DeletionVector {
 	if f == nil || d.ferr != nil {
 		return nil
 	}
@@ -1172,10 +1209,10 @@ func (d *pqDecoder) decodeAdd(a *pqAction) error {
 	if !a.presence.has() {
 		return d.rowErr("add.path is null")
 	}
-	var ad *Add
-	if d.cfg.addFn != nil {
-		// addFn copies what it keeps.
-		d.scratchAdd = Add{}
+	var ad *delta.Add
+	if d.cfg.sink != nil {
+		// The sink copies what it keeps.
+		d.scratchAdd = delta.Add{}
 		ad = &d.scratchAdd
 	} else {
 		ad = d.adds.alloc()
@@ -1197,7 +1234,7 @@ func (d *pqDecoder) decodeAdd(a *pqAction) error {
 	if err := d.takeErr(); err != nil {
 		return err
 	}
-	var ref statsRef
+	var ref StatsRef
 	if d.stats != nil {
 		s, r, err := d.stats.get(d.row)
 		if err != nil {
@@ -1206,22 +1243,22 @@ func (d *pqDecoder) decodeAdd(a *pqAction) error {
 		ad.Stats, ref = s, r
 	}
 	if d.cfg.forceParsed && a.add.needParsed {
-		ad.Stats, ref = "", statsRef{}
+		ad.Stats, ref = "", StatsRef{}
 	}
-	if ad.Stats == "" && ref.n == 0 && a.add.needParsed && d.parsed != nil {
+	if ad.Stats == "" && ref.Len == 0 && a.add.needParsed && d.parsed != nil {
 		s, err := d.parsed.get(d.row)
 		if err != nil {
 			return err
 		}
 		ad.Stats = s
 	}
-	if d.cfg.addFn != nil {
+	if d.cfg.sink != nil {
 		d.inYield = true
-		err := d.cfg.addFn(ad, ref)
+		err := d.cfg.sink.Add(ad, ref)
 		d.inYield = false
 		return err
 	}
-	return d.emit(Action{Add: ad})
+	return d.emit(delta.Action{Add: ad})
 }
 
 func (d *pqDecoder) takeErr() error {
@@ -1250,13 +1287,13 @@ func (d *pqDecoder) decodeRemove(a *pqAction) error {
 	if err := d.takeErr(); err != nil {
 		return err
 	}
-	return d.emit(Action{Remove: r})
+	return d.emit(delta.Action{Remove: r})
 }
 
 func (d *pqDecoder) decodeMetadata(a *pqAction) error {
 	f := a.fields
 	in := newPQInterner() // metadata must not pin the decoder's intern table
-	m := &Metadata{}
+	m := &delta.Metadata{}
 	m.ID = d.ownStr(f[0])
 	m.Name = d.optStr(f[1])
 	m.Description = d.optStr(f[2])
@@ -1280,12 +1317,12 @@ func (d *pqDecoder) decodeMetadata(a *pqAction) error {
 	if m.PartitionColumns == nil {
 		m.PartitionColumns = []string{}
 	}
-	return d.emit(Action{Metadata: m})
+	return d.emit(delta.Action{Metadata: m})
 }
 
 func (d *pqDecoder) decodeProtocol(a *pqAction) error {
 	f := a.fields
-	p := &Protocol{
+	p := &delta.Protocol{
 		MinReaderVersion: int(d.long(f[0])),
 		MinWriterVersion: int(d.long(f[1])),
 		ReaderFeatures:   d.strList(f[2]),
@@ -1294,13 +1331,13 @@ func (d *pqDecoder) decodeProtocol(a *pqAction) error {
 	if err := d.takeErr(); err != nil {
 		return err
 	}
-	return d.emit(Action{Protocol: p})
+	return d.emit(delta.Action{Protocol: p})
 }
 
 func (d *pqDecoder) decodeTxn(a *pqAction) error {
 	f := a.fields
 	app := d.optStr(f[0])
-	t := &Txn{Version: d.long(f[1]), LastUpdated: d.ownOptLong(f[2])}
+	t := &delta.Txn{Version: d.long(f[1]), LastUpdated: d.ownOptLong(f[2])}
 	if err := d.takeErr(); err != nil {
 		return err
 	}
@@ -1308,13 +1345,13 @@ func (d *pqDecoder) decodeTxn(a *pqAction) error {
 		return d.rowErr("txn.appId is null")
 	}
 	t.AppID = *app
-	return d.emit(Action{Txn: t})
+	return d.emit(delta.Action{Txn: t})
 }
 
 func (d *pqDecoder) decodeDomainMetadata(a *pqAction) error {
 	f := a.fields
 	dom := d.optStr(f[0])
-	dm := &DomainMetadata{Configuration: d.ownStr(f[1]), Removed: d.boolean(f[2])}
+	dm := &delta.DomainMetadata{Configuration: d.ownStr(f[1]), Removed: d.boolean(f[2])}
 	if err := d.takeErr(); err != nil {
 		return err
 	}
@@ -1322,13 +1359,13 @@ func (d *pqDecoder) decodeDomainMetadata(a *pqAction) error {
 		return d.rowErr("domainMetadata.domain is null")
 	}
 	dm.Domain = *dom
-	return d.emit(Action{DomainMetadata: dm})
+	return d.emit(delta.Action{DomainMetadata: dm})
 }
 
 func (d *pqDecoder) decodeSidecar(a *pqAction) error {
 	f := a.fields
 	p := d.optStr(f[0])
-	s := &Sidecar{SizeInBytes: d.long(f[1]), ModificationTime: d.long(f[2]), Tags: d.strMap(f[3], newPQInterner())}
+	s := &delta.Sidecar{SizeInBytes: d.long(f[1]), ModificationTime: d.long(f[2]), Tags: d.strMap(f[3], newPQInterner())}
 	if err := d.takeErr(); err != nil {
 		return err
 	}
@@ -1336,16 +1373,16 @@ func (d *pqDecoder) decodeSidecar(a *pqAction) error {
 		return d.rowErr("sidecar.path is null")
 	}
 	s.Path = *p
-	return d.emit(Action{Sidecar: s})
+	return d.emit(delta.Action{Sidecar: s})
 }
 
 func (d *pqDecoder) decodeCheckpointMetadata(a *pqAction) error {
 	f := a.fields
-	c := &CheckpointMetadata{Version: d.long(f[0]), Tags: d.strMap(f[1], newPQInterner())}
+	c := &delta.CheckpointMetadata{Version: d.long(f[0]), Tags: d.strMap(f[1], newPQInterner())}
 	if err := d.takeErr(); err != nil {
 		return err
 	}
-	return d.emit(Action{CheckpointMetadata: c})
+	return d.emit(delta.Action{CheckpointMetadata: c})
 }
 
 // ---- add.stats, read ahead -------------------------------------------------------------------------
@@ -1358,7 +1395,7 @@ type pqStatsPrefetch struct {
 	quit   chan struct{}
 	done   chan struct{}
 	cur    []string
-	refs   []statsRef // instead of cur when the stats go to a statsStore
+	refs   []StatsRef // instead of cur when the stats go to a StatsWriter
 	base   int        // row of cur[0]
 	err    error
 	closed bool
@@ -1366,7 +1403,7 @@ type pqStatsPrefetch struct {
 
 type pqStatsChunk struct {
 	vals []string // one per row, "" when null
-	refs []statsRef
+	refs []StatsRef
 	err  error
 }
 
@@ -1376,13 +1413,14 @@ const (
 )
 
 // startStatsPrefetch reads the leaf (opened by the caller's goroutine) in a new goroutine.
-func startStatsPrefetch(l *pqLeaf, nrows int64, st *statsStore) *pqStatsPrefetch {
+// The stats go to sw when it is not nil, which the goroutine closes when it ends.
+func startStatsPrefetch(l *pqLeaf, nrows int64, sw StatsWriter) *pqStatsPrefetch {
 	p := &pqStatsPrefetch{ch: make(chan pqStatsChunk, pqStatsAhead), quit: make(chan struct{}), done: make(chan struct{})}
-	go p.run(l, nrows, st)
+	go p.run(l, nrows, sw)
 	return p
 }
 
-func (p *pqStatsPrefetch) run(l *pqLeaf, nrows int64, st *statsStore) {
+func (p *pqStatsPrefetch) run(l *pqLeaf, nrows int64, sw StatsWriter) {
 	defer close(p.done)
 	defer close(p.ch)
 	send := func(c pqStatsChunk) bool {
@@ -1399,17 +1437,15 @@ func (p *pqStatsPrefetch) run(l *pqLeaf, nrows int64, st *statsStore) {
 		}
 	}()
 	var arena pqArena
-	var sb *statsBuilder
-	if st != nil {
-		sb = &statsBuilder{st: st}
-		defer sb.flush()
+	if sw != nil {
+		defer sw.Close()
 	}
 	for left := nrows; left > 0; {
 		n := int(min(left, pqStatsChunkRows))
 		var vals []string
-		var refs []statsRef
-		if sb != nil {
-			refs = make([]statsRef, n)
+		var refs []StatsRef
+		if sw != nil {
+			refs = make([]StatsRef, n)
 		} else {
 			vals = make([]string, n)
 		}
@@ -1424,8 +1460,10 @@ func (p *pqStatsPrefetch) run(l *pqLeaf, nrows int64, st *statsStore) {
 			}
 			switch {
 			case !l.has():
-			case sb != nil:
-				refs[i] = sb.add(l.bytes())
+			case sw != nil:
+				if b := l.bytes(); len(b) > 0 {
+					refs[i] = sw.Put(b)
+				}
 			default:
 				vals[i] = arena.str(l.bytes())
 			}
@@ -1437,36 +1475,36 @@ func (p *pqStatsPrefetch) run(l *pqLeaf, nrows int64, st *statsStore) {
 	}
 }
 
-// get is the stats of the row, as a string or a place in the statsStore; rows are asked for in
+// get is the stats of the row, as a string or a place in the StatsWriter; rows are asked for in
 // increasing order.
-func (p *pqStatsPrefetch) get(row int) (string, statsRef, error) {
+func (p *pqStatsPrefetch) get(row int) (string, StatsRef, error) {
 	for row >= p.base+len(p.cur)+len(p.refs) {
 		if p.err != nil {
-			return "", statsRef{}, p.err
+			return "", StatsRef{}, p.err
 		}
 		c, ok := <-p.ch
 		if !ok {
 			p.err = errors.New("add.stats: fewer values than rows")
-			return "", statsRef{}, p.err
+			return "", StatsRef{}, p.err
 		}
 		if c.err != nil {
 			p.err = c.err
-			return "", statsRef{}, p.err
+			return "", StatsRef{}, p.err
 		}
 		p.base += len(p.cur) + len(p.refs)
 		p.cur, p.refs = c.vals, c.refs
 	}
 	switch {
 	case row < p.base:
-		return "", statsRef{}, nil
+		return "", StatsRef{}, nil
 	case p.refs != nil:
 		return "", p.refs[row-p.base], nil
 	}
-	return p.cur[row-p.base], statsRef{}, nil
+	return p.cur[row-p.base], StatsRef{}, nil
 }
 
 // stop ends the goroutine and waits for it: it reads the file, which the caller may close once
-// DecodeCheckpoint returns.
+// Decode returns.
 func (p *pqStatsPrefetch) stop() {
 	if !p.closed {
 		p.closed = true

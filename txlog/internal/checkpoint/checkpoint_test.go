@@ -1,4 +1,4 @@
-package txlog
+package checkpoint
 
 import (
 	"bytes"
@@ -21,6 +21,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/lakehouse/lake/internal/delta"
 )
 
 // ---- helpers -------------------------------------------------------------------------------------
@@ -41,16 +43,16 @@ func pqConformanceDir(t testing.TB) string {
 	return ""
 }
 
-func pqDecodeBytes(data []byte, opts ...CheckpointReadOption) ([]Action, error) {
-	var out []Action
-	err := DecodeCheckpoint(bytes.NewReader(data), int64(len(data)), func(a Action) error {
+func pqDecodeBytes(data []byte, opts ...ReadOption) ([]delta.Action, error) {
+	var out []delta.Action
+	err := Decode(bytes.NewReader(data), int64(len(data)), func(a delta.Action) error {
 		out = append(out, a)
 		return nil
 	}, opts...)
 	return out, err
 }
 
-func pqDecodeFile(t testing.TB, path string, opts ...CheckpointReadOption) []Action {
+func pqDecodeFile(t testing.TB, path string, opts ...ReadOption) []delta.Action {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -67,7 +69,7 @@ type pqCounts struct {
 	protocol, metadata, add, remove, txn, domain, sidecar, cpMeta int
 }
 
-func pqCount(acts []Action) pqCounts {
+func pqCount(acts []delta.Action) pqCounts {
 	var c pqCounts
 	for _, a := range acts {
 		switch {
@@ -92,7 +94,7 @@ func pqCount(acts []Action) pqCounts {
 	return c
 }
 
-func pqAddPaths(acts []Action) []string {
+func pqAddPaths(acts []delta.Action) []string {
 	var out []string
 	for _, a := range acts {
 		if a.Add != nil {
@@ -184,7 +186,7 @@ func TestDecodeCheckpointCorpus(t *testing.T) {
 					}
 				}
 				if a.Metadata != nil {
-					if _, err := ParseSchema(a.Metadata.SchemaString); err != nil &&
+					if _, err := delta.ParseSchema(a.Metadata.SchemaString); err != nil &&
 						!strings.Contains(a.Metadata.SchemaString, "variant") {
 						t.Fatalf("schema: %v", err)
 					}
@@ -220,7 +222,7 @@ func TestDecodeCheckpointCorpus(t *testing.T) {
 	}
 }
 
-func pqCheckDelta020(t *testing.T, acts []Action, wantFiles []string) {
+func pqCheckDelta020(t *testing.T, acts []delta.Action, wantFiles []string) {
 	t.Helper()
 	c := pqCount(acts)
 	if c != (pqCounts{protocol: 1, metadata: 1, add: 3, remove: 4, txn: 1}) {
@@ -257,8 +259,8 @@ func pqCheckDelta020(t *testing.T, acts []Action, wantFiles []string) {
 }
 
 func TestDecodeCheckpointDelta020(t *testing.T) {
-	want := pqReadLines(t, "testdata/checkpoint/delta-0.2.0.v3.files")
-	acts := pqDecodeFile(t, "testdata/checkpoint/delta-0.2.0.00000000000000000003.checkpoint.parquet")
+	want := pqReadLines(t, "testdata/delta-0.2.0.v3.files")
+	acts := pqDecodeFile(t, "testdata/delta-0.2.0.00000000000000000003.checkpoint.parquet")
 	pqCheckDelta020(t, acts, want)
 }
 
@@ -272,11 +274,11 @@ func TestDecodeCheckpointDelta020Corpus(t *testing.T) {
 // TestDecodeCheckpointTestdata checks the small checkpoints kept in testdata, so that decoding
 // is covered without the corpus.
 func TestDecodeCheckpointTestdata(t *testing.T) {
-	acts := pqDecodeFile(t, "testdata/checkpoint/simple_table_with_checkpoint.00000000000000000010.checkpoint.parquet")
+	acts := pqDecodeFile(t, "testdata/simple_table_with_checkpoint.00000000000000000010.checkpoint.parquet")
 	if c := pqCount(acts); c != (pqCounts{protocol: 1, metadata: 1, add: 11}) {
 		t.Fatalf("simple_table_with_checkpoint: %+v", c)
 	}
-	acts = pqDecodeFile(t, "testdata/checkpoint/python-0.25.5-checkpoint.00000000000000000000.checkpoint.parquet")
+	acts = pqDecodeFile(t, "testdata/python-0.25.5-checkpoint.00000000000000000000.checkpoint.parquet")
 	if c := pqCount(acts); c != (pqCounts{protocol: 1, metadata: 1, add: 1}) {
 		t.Fatalf("python-0.25.5-checkpoint: %+v", c)
 	}
@@ -285,7 +287,7 @@ func TestDecodeCheckpointTestdata(t *testing.T) {
 			t.Fatalf("stats %q", a.Add.Stats)
 		}
 	}
-	acts = pqDecodeFile(t, "testdata/checkpoint/checkpoint-v2-table.sidecar.00000000000000000006.parquet")
+	acts = pqDecodeFile(t, "testdata/checkpoint-v2-table.sidecar.00000000000000000006.parquet")
 	if c := pqCount(acts); c != (pqCounts{add: 5}) {
 		t.Fatalf("sidecar: %+v", c)
 	}
@@ -303,7 +305,7 @@ func TestDecodeCheckpointOnlyStructStats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cas, err := DecodeActions(data)
+		cas, err := delta.DecodeActions(data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,18 +483,18 @@ func TestDecodeCheckpointV2Sidecars(t *testing.T) {
 
 // TestDecodeCheckpointProjection reads only some columns, and no stats.
 func TestDecodeCheckpointProjection(t *testing.T) {
-	data, err := os.ReadFile("testdata/checkpoint/delta-0.2.0.00000000000000000003.checkpoint.parquet")
+	data, err := os.ReadFile("testdata/delta-0.2.0.00000000000000000003.checkpoint.parquet")
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts, err := pqDecodeBytes(data, WithCheckpointActions("protocol", "txn"))
+	acts, err := pqDecodeBytes(data, WithActions("protocol", "txn"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := pqCount(acts); c != (pqCounts{protocol: 1, txn: 1}) {
 		t.Fatalf("%+v", c)
 	}
-	acts, err = pqDecodeBytes(mustEncode(t, pqSampleActions()), WithoutCheckpointStats())
+	acts, err = pqDecodeBytes(mustEncode(t, pqSampleActions()), WithoutStats())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,46 +512,46 @@ func pqI64(v int64) *int64   { return &v }
 func pqI32(v int32) *int32   { return &v }
 func pqB(v bool) *bool       { return &v }
 
-func pqSampleActions() []Action {
-	return []Action{
-		{Protocol: &Protocol{MinReaderVersion: 3, MinWriterVersion: 7, ReaderFeatures: []string{"deletionVectors"},
+func pqSampleActions() []delta.Action {
+	return []delta.Action{
+		{Protocol: &delta.Protocol{MinReaderVersion: 3, MinWriterVersion: 7, ReaderFeatures: []string{"deletionVectors"},
 			WriterFeatures: []string{"deletionVectors", "domainMetadata", "rowTracking"}}},
-		{Metadata: &Metadata{ID: "6ad4a76d-1a6c-4b0a-9c39-4c5d0b1c8a9e", Name: pqStr("events"), Description: pqStr("all \"the\" events"),
-			Format:           Format{Provider: "parquet", Options: map[string]string{}},
+		{Metadata: &delta.Metadata{ID: "6ad4a76d-1a6c-4b0a-9c39-4c5d0b1c8a9e", Name: pqStr("events"), Description: pqStr("all \"the\" events"),
+			Format:           delta.Format{Provider: "parquet", Options: map[string]string{}},
 			SchemaString:     `{"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}},{"name":"day","type":"date","nullable":true,"metadata":{}}]}`,
 			PartitionColumns: []string{"day"}, CreatedTime: pqI64(1700000000000),
 			Configuration: map[string]string{"delta.enableDeletionVectors": "true", "delta.checkpointInterval": "10"}}},
-		{Txn: &Txn{AppID: "stream-a", Version: 42, LastUpdated: pqI64(1700000000001)}},
-		{Txn: &Txn{AppID: "stream-b", Version: 7}},
-		{DomainMetadata: &DomainMetadata{Domain: "delta.rowTracking", Configuration: `{"rowIdHighWaterMark":99}`}},
-		{DomainMetadata: &DomainMetadata{Domain: "com.example", Configuration: "", Removed: true}},
-		{Add: &Add{Path: "day=2024-01-01/part-00000-a.c000.snappy.parquet", PartitionValues: map[string]*string{"day": pqStr("2024-01-01")},
+		{Txn: &delta.Txn{AppID: "stream-a", Version: 42, LastUpdated: pqI64(1700000000001)}},
+		{Txn: &delta.Txn{AppID: "stream-b", Version: 7}},
+		{DomainMetadata: &delta.DomainMetadata{Domain: "delta.rowTracking", Configuration: `{"rowIdHighWaterMark":99}`}},
+		{DomainMetadata: &delta.DomainMetadata{Domain: "com.example", Configuration: "", Removed: true}},
+		{Add: &delta.Add{Path: "day=2024-01-01/part-00000-a.c000.snappy.parquet", PartitionValues: map[string]*string{"day": pqStr("2024-01-01")},
 			Size: 1234, ModificationTime: 1700000000002, DataChange: true,
 			Stats: `{"numRecords":10,"minValues":{"id":1},"maxValues":{"id":10},"nullCount":{"id":0}}`,
 			Tags:  map[string]string{"INSERTION_TIME": "1700000000002000", "OPTIMIZE_TARGET_SIZE": "268435456"},
-			DeletionVector: &DeletionVector{StorageType: "u", PathOrInlineDv: "ab^-aqEH.-t@S}K{vb[*k^", Offset: pqI32(4),
+			DeletionVector: &delta.DeletionVector{StorageType: "u", PathOrInlineDv: "ab^-aqEH.-t@S}K{vb[*k^", Offset: pqI32(4),
 				SizeInBytes: 40, Cardinality: 6},
 			BaseRowID: pqI64(100), DefaultRowCommitVersion: pqI64(3), ClusteringProvider: pqStr("liquid")}},
-		{Add: &Add{Path: "day=__HIVE_DEFAULT_PARTITION__/part-00001-b.c000.snappy.parquet",
+		{Add: &delta.Add{Path: "day=__HIVE_DEFAULT_PARTITION__/part-00001-b.c000.snappy.parquet",
 			PartitionValues: map[string]*string{"day": nil}, Size: 99, ModificationTime: 5}},
-		{Add: &Add{Path: "day=2024-01-01/part-00002-c%20d.c000.snappy.parquet", PartitionValues: map[string]*string{"day": pqStr("2024-01-01")},
-			Size: 1, ModificationTime: 6, DeletionVector: &DeletionVector{StorageType: "i", PathOrInlineDv: "wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L", SizeInBytes: 40, Cardinality: 1}}},
-		{Add: &Add{Path: "no-partitions.parquet", PartitionValues: map[string]*string{}, Size: 2, ModificationTime: 7,
+		{Add: &delta.Add{Path: "day=2024-01-01/part-00002-c%20d.c000.snappy.parquet", PartitionValues: map[string]*string{"day": pqStr("2024-01-01")},
+			Size: 1, ModificationTime: 6, DeletionVector: &delta.DeletionVector{StorageType: "i", PathOrInlineDv: "wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L", SizeInBytes: 40, Cardinality: 1}}},
+		{Add: &delta.Add{Path: "no-partitions.parquet", PartitionValues: map[string]*string{}, Size: 2, ModificationTime: 7,
 			Stats: "{\"numRecords\":1,\"minValues\":{\"s\":\"a\\u0000b\"}}", Tags: map[string]string{}}},
-		{Add: &Add{Path: "multi.parquet", PartitionValues: map[string]*string{"a": pqStr(""), "b": pqStr("x=y"), "c": nil, "ü": pqStr("ö")},
+		{Add: &delta.Add{Path: "multi.parquet", PartitionValues: map[string]*string{"a": pqStr(""), "b": pqStr("x=y"), "c": nil, "ü": pqStr("ö")},
 			Size: 3, ModificationTime: 8}},
-		{Remove: &Remove{Path: "day=2023-12-31/part-00009-z.c000.snappy.parquet", DeletionTimestamp: pqI64(1699999999999), DataChange: true,
+		{Remove: &delta.Remove{Path: "day=2023-12-31/part-00009-z.c000.snappy.parquet", DeletionTimestamp: pqI64(1699999999999), DataChange: true,
 			ExtendedFileMetadata: pqB(true), PartitionValues: map[string]*string{"day": pqStr("2023-12-31")}, Size: pqI64(777),
-			DeletionVector: &DeletionVector{StorageType: "p", PathOrInlineDv: "s3://bucket/dv.bin", Offset: pqI32(1), SizeInBytes: 10, Cardinality: 2},
+			DeletionVector: &delta.DeletionVector{StorageType: "p", PathOrInlineDv: "s3://bucket/dv.bin", Offset: pqI32(1), SizeInBytes: 10, Cardinality: 2},
 			BaseRowID:      pqI64(5), DefaultRowCommitVersion: pqI64(1)}},
-		{Remove: &Remove{Path: "old.parquet"}},
+		{Remove: &delta.Remove{Path: "old.parquet"}},
 	}
 }
 
-func mustEncode(t testing.TB, acts []Action, opts ...CheckpointWriteOption) []byte {
+func mustEncode(t testing.TB, acts []delta.Action, opts ...WriteOption) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := EncodeCheckpoint(&buf, acts, opts...); err != nil {
+	if err := Encode(&buf, acts, opts...); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -557,7 +559,7 @@ func mustEncode(t testing.TB, acts []Action, opts ...CheckpointWriteOption) []by
 
 // pqNormalize makes an action comparable with its decoded form: what the checkpoint schema does
 // not keep (remove stats and tags) is dropped, and required maps and lists are non-nil.
-func pqNormalize(a Action) Action {
+func pqNormalize(a delta.Action) delta.Action {
 	switch {
 	case a.Add != nil:
 		c := *a.Add
@@ -597,7 +599,7 @@ func pqNormalize(a Action) Action {
 	return a
 }
 
-func pqAssertSame(t *testing.T, got, want []Action) {
+func pqAssertSame(t *testing.T, got, want []delta.Action) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("decoded %d actions, want %d", len(got), len(want))
@@ -625,8 +627,8 @@ func TestEncodeCheckpointRoundTrip(t *testing.T) {
 	}
 
 	// Low protocol versions keep feature lists null; zstd reads back the same.
-	low := []Action{{Protocol: &Protocol{MinReaderVersion: 1, MinWriterVersion: 2}}, {Metadata: &Metadata{ID: "x"}}}
-	got, err = pqDecodeBytes(mustEncode(t, low, WithCheckpointZstd()))
+	low := []delta.Action{{Protocol: &delta.Protocol{MinReaderVersion: 1, MinWriterVersion: 2}}, {Metadata: &delta.Metadata{ID: "x"}}}
+	got, err = pqDecodeBytes(mustEncode(t, low, WithZstd()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -637,24 +639,24 @@ func TestEncodeCheckpointRoundTrip(t *testing.T) {
 }
 
 func TestEncodeCheckpointRowGroups(t *testing.T) {
-	var acts []Action
-	acts = append(acts, Action{Protocol: &Protocol{MinReaderVersion: 1, MinWriterVersion: 2}}, Action{Metadata: &Metadata{ID: "m"}})
+	var acts []delta.Action
+	acts = append(acts, delta.Action{Protocol: &delta.Protocol{MinReaderVersion: 1, MinWriterVersion: 2}}, delta.Action{Metadata: &delta.Metadata{ID: "m"}})
 	for i := 0; i < 2500; i++ {
 		day := fmt.Sprintf("2024-01-%02d", i%28+1)
-		a := &Add{Path: fmt.Sprintf("day=%s/part-%05d.parquet", day, i), PartitionValues: map[string]*string{"day": &day},
+		a := &delta.Add{Path: fmt.Sprintf("day=%s/part-%05d.parquet", day, i), PartitionValues: map[string]*string{"day": &day},
 			Size: int64(i + 1), ModificationTime: int64(i), DataChange: i%2 == 0}
 		if i%3 != 0 {
 			a.Stats = fmt.Sprintf(`{"numRecords":%d}`, i)
 		}
 		if i%100 == 7 {
-			a.DeletionVector = &DeletionVector{StorageType: "u", PathOrInlineDv: fmt.Sprintf("dv%d", i), SizeInBytes: 1, Cardinality: 1}
+			a.DeletionVector = &delta.DeletionVector{StorageType: "u", PathOrInlineDv: fmt.Sprintf("dv%d", i), SizeInBytes: 1, Cardinality: 1}
 		}
-		acts = append(acts, Action{Add: a})
+		acts = append(acts, delta.Action{Add: a})
 		if i%10 == 0 {
-			acts = append(acts, Action{Remove: &Remove{Path: fmt.Sprintf("gone-%d", i), DeletionTimestamp: pqI64(int64(i))}})
+			acts = append(acts, delta.Action{Remove: &delta.Remove{Path: fmt.Sprintf("gone-%d", i), DeletionTimestamp: pqI64(int64(i))}})
 		}
 	}
-	data := mustEncode(t, acts, WithCheckpointRowGroupRows(300))
+	data := mustEncode(t, acts, WithRowGroupRows(300))
 	pf, err := file.NewParquetReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
@@ -734,16 +736,16 @@ func TestEncodeCheckpointSchema(t *testing.T) {
 }
 
 func TestEncodeCheckpointV2(t *testing.T) {
-	acts := []Action{
-		{CheckpointMetadata: &CheckpointMetadata{Version: 12, Tags: map[string]string{"k": "v"}}},
-		{Protocol: &Protocol{MinReaderVersion: 3, MinWriterVersion: 7, ReaderFeatures: []string{"v2Checkpoint"}, WriterFeatures: []string{"v2Checkpoint"}}},
-		{Metadata: &Metadata{ID: "m", Format: Format{Provider: "parquet", Options: map[string]string{"a": "b"}}}},
-		{Sidecar: &Sidecar{Path: "016ae953-37a9-438e-8683-9a9a4a79a395.parquet", SizeInBytes: 2304522, ModificationTime: 1512909768000}},
+	acts := []delta.Action{
+		{CheckpointMetadata: &delta.CheckpointMetadata{Version: 12, Tags: map[string]string{"k": "v"}}},
+		{Protocol: &delta.Protocol{MinReaderVersion: 3, MinWriterVersion: 7, ReaderFeatures: []string{"v2Checkpoint"}, WriterFeatures: []string{"v2Checkpoint"}}},
+		{Metadata: &delta.Metadata{ID: "m", Format: delta.Format{Provider: "parquet", Options: map[string]string{"a": "b"}}}},
+		{Sidecar: &delta.Sidecar{Path: "016ae953-37a9-438e-8683-9a9a4a79a395.parquet", SizeInBytes: 2304522, ModificationTime: 1512909768000}},
 	}
-	if err := EncodeCheckpoint(&bytes.Buffer{}, acts); err == nil {
-		t.Fatal("sidecar without WithCheckpointV2Columns: no error")
+	if err := Encode(&bytes.Buffer{}, acts); err == nil {
+		t.Fatal("sidecar without WithV2Columns: no error")
 	}
-	got, err := pqDecodeBytes(mustEncode(t, acts, WithCheckpointV2Columns()))
+	got, err := pqDecodeBytes(mustEncode(t, acts, WithV2Columns()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -765,7 +767,7 @@ func (w *pqFailWriter) Write(p []byte) (int, error) {
 
 func TestCheckpointWriterStreaming(t *testing.T) {
 	var buf bytes.Buffer
-	cw, err := NewCheckpointWriter(&buf, WithCheckpointRowGroupRows(7))
+	cw, err := NewWriter(&buf, WithRowGroupRows(7))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -792,11 +794,11 @@ func TestCheckpointWriterStreaming(t *testing.T) {
 
 	// A failing writer is reported, whether it fails early or in a later row group.
 	for _, n := range []int{0, 3, 500, 5000, 50000} {
-		var many []Action
+		var many []delta.Action
 		for i := 0; i < 3000; i++ {
 			many = append(many, acts[6+i%5])
 		}
-		err := EncodeCheckpoint(&pqFailWriter{n: n}, many, WithCheckpointRowGroupRows(100))
+		err := Encode(&pqFailWriter{n: n}, many, WithRowGroupRows(100))
 		if !errors.Is(err, errPQWrite) && (err == nil || !strings.Contains(err.Error(), "disk full")) {
 			t.Fatalf("fail after %d bytes: err = %v", n, err)
 		}
@@ -804,8 +806,8 @@ func TestCheckpointWriterStreaming(t *testing.T) {
 }
 
 func TestEncodeCheckpointRejects(t *testing.T) {
-	for _, a := range []Action{{}, {CDC: &CDC{Path: "x"}}, {CommitInfo: &CommitInfo{Operation: "WRITE"}}} {
-		if err := EncodeCheckpoint(&bytes.Buffer{}, []Action{a}); err == nil {
+	for _, a := range []delta.Action{{}, {CDC: &delta.CDC{Path: "x"}}, {CommitInfo: &delta.CommitInfo{Operation: "WRITE"}}} {
+		if err := Encode(&bytes.Buffer{}, []delta.Action{a}); err == nil {
 			t.Errorf("%s: no error", pqJSON(a))
 		}
 	}
@@ -916,7 +918,7 @@ func TestDecodeCheckpointStatsParsed(t *testing.T) {
 		t.Fatalf("partition values %s", pqJSON(pv))
 	}
 	// Without stats nothing of stats_parsed is read.
-	acts, err = pqDecodeBytes(data, WithoutCheckpointStats())
+	acts, err = pqDecodeBytes(data, WithoutStats())
 	if err != nil || acts[1].Add.Stats != "" {
 		t.Fatalf("%v %v", acts, err)
 	}
@@ -993,7 +995,7 @@ func TestDecodeCheckpointYield(t *testing.T) {
 	data := mustEncode(t, pqSampleActions())
 	stop := errors.New("stop")
 	n := 0
-	err := DecodeCheckpoint(bytes.NewReader(data), int64(len(data)), func(Action) error {
+	err := Decode(bytes.NewReader(data), int64(len(data)), func(delta.Action) error {
 		n++
 		if n == 3 {
 			return stop
@@ -1009,7 +1011,7 @@ func TestDecodeCheckpointYield(t *testing.T) {
 			t.Fatalf("recovered %v", r)
 		}
 	}()
-	_ = DecodeCheckpoint(bytes.NewReader(data), int64(len(data)), func(Action) error { panic("boom") })
+	_ = Decode(bytes.NewReader(data), int64(len(data)), func(delta.Action) error { panic("boom") })
 	t.Fatal("no panic")
 }
 
@@ -1026,7 +1028,7 @@ func TestDecodeCheckpointTruncated(t *testing.T) {
 // ---- fuzzing -----------------------------------------------------------------------------------------
 
 func FuzzDecodeCheckpoint(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/checkpoint/*.parquet")
+	seeds, _ := filepath.Glob("testdata/*.parquet")
 	for _, p := range seeds {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -1053,7 +1055,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	f.Add([]byte("PAR1\x00\x00\x00\x00PAR1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := 0
-		err := DecodeCheckpoint(bytes.NewReader(data), int64(len(data)), func(a Action) error {
+		err := Decode(bytes.NewReader(data), int64(len(data)), func(a delta.Action) error {
 			n++
 			if a.IsEmpty() {
 				t.Fatal("empty action")

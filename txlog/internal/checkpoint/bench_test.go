@@ -1,4 +1,4 @@
-package txlog
+package checkpoint
 
 import (
 	"bufio"
@@ -16,22 +16,24 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/lakehouse/lake/internal/delta"
 )
 
 // pqBenchActions returns a realistic checkpoint of n adds (plus protocol, metadata, a txn and
 // n/1000 removes): 365 daily partitions, Spark-style part file names and JSON stats over 9
 // columns.
-func pqBenchActions(n int) []Action {
+func pqBenchActions(n int) []delta.Action {
 	rng := rand.New(rand.NewPCG(1, 2))
-	acts := make([]Action, 0, n+n/1000+3)
+	acts := make([]delta.Action, 0, n+n/1000+3)
 	acts = append(acts,
-		Action{Protocol: &Protocol{MinReaderVersion: 1, MinWriterVersion: 2}},
-		Action{Metadata: &Metadata{
-			ID: "5fba94ed-9794-4965-ba6e-6ee3c0d22af9", Format: Format{Provider: "parquet", Options: map[string]string{}},
+		delta.Action{Protocol: &delta.Protocol{MinReaderVersion: 1, MinWriterVersion: 2}},
+		delta.Action{Metadata: &delta.Metadata{
+			ID: "5fba94ed-9794-4965-ba6e-6ee3c0d22af9", Format: delta.Format{Provider: "parquet", Options: map[string]string{}},
 			SchemaString:     `{"type":"struct","fields":[]}`,
 			PartitionColumns: []string{"event_date"}, Configuration: map[string]string{"delta.checkpointInterval": "100"},
 		}},
-		Action{Txn: &Txn{AppID: "stream-1", Version: 42}},
+		delta.Action{Txn: &delta.Txn{AppID: "stream-1", Version: 42}},
 	)
 	day0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	countries := []string{"DE", "FR", "US", "BR", "JP", "IN", "NG", "AU"}
@@ -50,7 +52,7 @@ func pqBenchActions(n int) []Action {
 			recs, idMin, rng.IntN(1000000), rng.Float64()*10, countries[rng.IntN(len(countries))], ts.Format("2006-01-02T15:04:05.000Z07:00"), rng.IntN(50), rng.IntN(999999),
 			idMin+int64(recs), 1000000+rng.IntN(1000000), 10+rng.Float64()*1000, countries[rng.IntN(len(countries))], ts.Add(time.Hour).Format("2006-01-02T15:04:05.000Z07:00"), 50+rng.IntN(50), rng.IntN(999999),
 			rng.IntN(10), rng.IntN(3), rng.IntN(100), rng.IntN(5))
-		acts = append(acts, Action{Add: &Add{
+		acts = append(acts, delta.Action{Add: &delta.Add{
 			Path:             path,
 			PartitionValues:  map[string]*string{"event_date": &date},
 			Size:             int64(100000 + rng.IntN(10000000)),
@@ -61,7 +63,7 @@ func pqBenchActions(n int) []Action {
 		if i%1000 == 0 {
 			ts := day.UnixMilli()
 			sz := int64(12345)
-			acts = append(acts, Action{Remove: &Remove{Path: "old/" + path, DeletionTimestamp: &ts, Size: &sz,
+			acts = append(acts, delta.Action{Remove: &delta.Remove{Path: "old/" + path, DeletionTimestamp: &ts, Size: &sz,
 				PartitionValues: map[string]*string{"event_date": &date}}})
 		}
 	}
@@ -91,7 +93,7 @@ func pqBenchFile(b *testing.B, n int) string {
 		b.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	if err := EncodeCheckpoint(w, pqBenchActions(n)); err != nil {
+	if err := Encode(w, pqBenchActions(n)); err != nil {
 		b.Fatal(err)
 	}
 	if err := w.Flush(); err != nil {
@@ -181,9 +183,9 @@ func BenchmarkDecodeCheckpoint1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		adds := make([]*Add, 0, n)
+		adds := make([]*delta.Add, 0, n)
 		nRemoves := 0
-		err = DecodeCheckpoint(f, st.Size(), func(a Action) error {
+		err = Decode(f, st.Size(), func(a delta.Action) error {
 			switch {
 			case a.Add != nil:
 				adds = append(adds, a.Add)
@@ -222,7 +224,7 @@ func BenchmarkEncodeCheckpoint1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		w := bufio.NewWriterSize(f, 1<<20)
-		if err := EncodeCheckpoint(w, acts); err != nil {
+		if err := Encode(w, acts); err != nil {
 			b.Fatal(err)
 		}
 		if err := w.Flush(); err != nil {
