@@ -18,17 +18,18 @@ func init() {
 }
 
 func runTrending(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("trending", "--source URI --output PREFIX [--source-version N] [--window 1h] [--window-origin T] [--allowed-lateness D] [--weights TYPE=W,...] [--types T,...] [--threshold X] [--min-count N] [--top N] [--force] [--follow [--poll D]] [--json]", e)
+	fs := newFlags("trending", "--source URI --output PREFIX [--source-version N] [--window 1h] [--window-origin T] [--allowed-lateness D] [--count users|events|value] [--weights TYPE=W,...] [--types T,...] [--threshold X] [--min-count N] [--top N] [--force] [--follow [--poll D]] [--json]", e)
 	source := fs.String("source", "", "the interaction table")
 	output := fs.String("output", "", "the output prefix: PREFIX/trending and PREFIX/popular")
 	version := fs.Int64("source-version", -1, "read this version of the source (default: the latest at start; not with --follow)")
 	window := fs.String("window", "1h", "window length (Go durations plus d and w), at least 1s")
 	origin := fs.String("window-origin", trending.DefaultOrigin.Format(time.RFC3339), "windows start at this time plus multiples of --window (RFC 3339)")
-	lateness := fs.String("allowed-lateness", trending.DefaultLateness.String(), "a window closes once an event newer than its end plus this has been seen")
+	lateness := fs.String("allowed-lateness", "", "a window closes once an event newer than its end plus this has been seen (default 10m; 0 for windows of a day or more, whose rows are stamped at the start of their day)")
+	count := fs.String("count", trending.CountUsers, "an item's count in a window: users (distinct users, each with their strongest type's weight), events (every row its type's weight) or value (every row's value column times its type's weight, for pre-aggregated series such as cases per day; null or negative values count 0)")
 	weights := fs.String("weights", "", "weight per interaction type, e.g. view=1,add_to_cart=3,purchase=5 (default: every type 1; other types 1)")
 	types := fs.String("types", "", "count only these interaction types, e.g. view,purchase (default: all)")
-	threshold := fs.Float64("threshold", trending.DefaultThreshold, "flag an item when its score (-log10 of the tail probability, or the CUSUM statistic) reaches this")
-	minCount := fs.Float64("min-count", trending.DefaultMinCount, "flag only items with at least this many (weighted) users in the window")
+	threshold := fs.Float64("threshold", 0, "flag an item when its score (-log10 of the tail probability per window, or the CUSUM statistic) reaches this (default: 8 for windows up to 1h, falling to 4 at 1d and beyond); for daily series with a budget of B false alarms per item-year, about log10(365/B) plus a margin")
+	minCount := fs.Float64("min-count", trending.DefaultMinCount, "flag only items with at least this (weighted) count in the window")
 	top := fs.Int("top", trending.DefaultTop, "popular items per window")
 	force := fs.Bool("force", false, "rebuild the outputs from every closed window, replacing them")
 	follow := fs.Bool("follow", false, "keep running: read new commits of the source and commit each window when it closes")
@@ -46,20 +47,28 @@ func runTrending(ctx context.Context, e *env, args []string) error {
 		return usagef("--source-version %d: want a version (0 or more)", *version)
 	case *follow && *version >= 0:
 		return usagef("--follow reads every new version; drop --source-version")
-	case !(*threshold > 0) || math.IsInf(*threshold, 0):
+	case !(*threshold >= 0) || math.IsInf(*threshold, 0): // 0: the default for the window
 		return usagef("--threshold %v: want a positive number, e.g. 6", *threshold)
 	case !(*minCount > 0) || math.IsInf(*minCount, 0):
 		return usagef("--min-count %v: want a positive number", *minCount)
 	case *top < 1:
 		return usagef("--top %d: want at least 1", *top)
 	}
-	p := trending.Params{Threshold: *threshold, MinCount: *minCount, Top: *top}
+	switch *count {
+	case trending.CountUsers, trending.CountEvents, trending.CountValue:
+	default:
+		return usagef("--count %q: want users, events or value", *count)
+	}
+	p := trending.Params{Threshold: *threshold, MinCount: *minCount, Top: *top, Count: *count}
 	var err error
 	if p.Window, err = jobs.ParseDuration(*window); err != nil || p.Window < time.Second {
 		return usagef("--window %q: want a duration of at least 1s, e.g. 1h, 15m or 1d", *window)
 	}
-	if p.Lateness, err = jobs.ParseDuration(*lateness); err != nil || p.Lateness < 0 {
-		return usagef("--allowed-lateness %q: want a duration of 0 or more, e.g. 10m", *lateness)
+	p.Lateness = trending.DefaultLatenessFor(p.Window)
+	if *lateness != "" {
+		if p.Lateness, err = jobs.ParseDuration(*lateness); err != nil || p.Lateness < 0 {
+			return usagef("--allowed-lateness %q: want a duration of 0 or more, e.g. 10m", *lateness)
+		}
 	}
 	if p.Origin, err = parseTime(*origin); err != nil {
 		return usagef("--window-origin %q: want RFC 3339, e.g. 1970-01-05T00:00:00Z", *origin)

@@ -2,9 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lakehouse/lake/jobs"
 )
@@ -93,5 +98,73 @@ func TestTrendingCLIErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("trending %v: exit %d, stderr %q; want exit %d and one line with %q", c.args, code, stderr, c.code, c.want)
 		}
+	}
+}
+
+// A pre-aggregated daily series (date,region,cases) ingested with constants for the user and
+// the type, then `trending --count value --window 1d`: the planted outbreak is flagged, and
+// nothing else is; the count mode is in the lineage.
+func TestTrendingCLICountValue(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "cases.csv")
+	var b strings.Builder
+	b.WriteString("date,region,cases\n")
+	rng := rand.New(rand.NewPCG(3, 4))
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC) // a Monday
+	bases := []float64{8, 40, 150, 600}
+	const days, obStart, obDays = 150, 110, 12
+	for d := range days {
+		day := start.AddDate(0, 0, d)
+		for r, base := range bases {
+			mu := base
+			if wd := day.Weekday(); wd == time.Saturday || wd == time.Sunday {
+				mu *= 0.6
+			}
+			if r == 2 && d >= obStart && d < obStart+obDays {
+				mu *= 1 + 2*float64(d-obStart+1)/obDays // a ramp to 3x
+			}
+			// Negative-binomial-like noise (variance mu + mu²/20), by its normal approximation.
+			sd := math.Sqrt(mu + mu*mu/20)
+			fmt.Fprintf(&b, "%s,region-%d,%d\n", day.Format("2006-01-02"), r, max(0, int(math.Round(mu+sd*rng.NormFloat64()))))
+		}
+	}
+	if err := os.WriteFile(csv, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	events := filepath.Join(dir, "events")
+	mustLake(t, "create", events, "--schema", "interactions")
+	mustLake(t, "ingest", events, csv, "--map", "user_id=:reporting-unit,item_id=region,value=cases,interaction_type=:case,timestamp=date")
+	out := filepath.Join(dir, "out")
+	stdout := mustLake(t, "trending", "--source", events, "--output", out, "--count", "value", "--window", "1d", "--threshold", "3.5", "--json")
+	var res struct {
+		Windows int `json:"windows"`
+		Flagged int `json:"flagged"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil || res.Windows != days-1 {
+		t.Fatalf("--json: %v %s (want %d windows: a lateness of 0 closes every day but the last)", err, stdout, days-1)
+	}
+	rows := catRows(t, filepath.Join(out, "trending"))
+	hit := false
+	for _, r := range rows {
+		ws, _ := time.Parse(time.RFC3339, fmt.Sprint(r["window_start"]))
+		d := int(ws.Sub(start).Hours() / 24)
+		inside := r["item_id"] == "region-2" && d >= obStart && d < obStart+obDays+3
+		hit = hit || inside
+		if !inside {
+			t.Errorf("false alarm: %v", r)
+		}
+	}
+	if !hit {
+		t.Errorf("the outbreak of region-2 (days %d to %d) was not flagged: %v", obStart, obStart+obDays, rows)
+	}
+	hist := mustLake(t, "history", filepath.Join(out, "trending"), "--format", "jsonl", "--limit", "1")
+	for _, want := range []string{`\"count\":\"value\"`, `\"allowedLateness\":\"0s\"`, `valueNullCountedZero`} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("history lacks %s: %s", want, hist)
+		}
+	}
+	_, stderr, code := lake(t, "trending", "--source", events, "--output", out, "--count", "cases")
+	if code != 2 || !strings.Contains(stderr, "--count") {
+		t.Errorf("--count cases: exit %d, %s", code, stderr)
 	}
 }

@@ -45,6 +45,11 @@ type checkpoint struct {
 	Cusum    []float32
 	First    []int64
 	Cat      []int32
+	// Count modes other than users (absent from older checkpoints, which were all users: gob
+	// leaves them zero). The mode itself is in the appId.
+	PhiA, PhiB          []float32
+	ValueNull, ValueNeg int64
+	DispN, DeltaN       int64 // absent from older checkpoints: 0, which trending-v1 does not read
 
 	CatIDs               []string
 	CatNum, CatDen       []float64
@@ -67,7 +72,8 @@ func (d *Detector) checkpoint(appID string, version, rows, skipped int64) ([]byt
 		Disp: d.disp, Delta2: d.delta2, SiteNum: d.siteNum, SiteDen: d.siteDen,
 		SiteDayA: d.siteDayA, SiteDayB: d.siteDayB, SiteWeekA: d.siteWeekA, SiteWeekB: d.siteWeekB,
 		ItemIDs: d.itemIDs, Num: d.items.num, Den: d.items.den, Seas: d.items.seas,
-		Cusum: d.items.cusum, First: d.items.first, Cat: d.items.cat,
+		Cusum: d.items.cusum, First: d.items.first, Cat: d.items.cat, PhiA: d.items.phiA, PhiB: d.items.phiB,
+		ValueNull: d.valueNull, ValueNeg: d.valueNeg, DispN: d.dispN, DeltaN: d.deltaN,
 		CatIDs: d.catIDs, CatNum: d.cats.num, CatDen: d.cats.den, CatDayA: d.cats.dayA, CatDayB: d.cats.dayB,
 		CatWeekA: d.cats.wkA, CatWeekB: d.cats.wkB, CatItems: d.cats.items}
 	for k, acc := range d.open {
@@ -110,6 +116,9 @@ func (d *Detector) restore(data []byte, appID string) (version, rows, skipped in
 		len(c.OpenKeys) != len(c.OpenK) || len(c.OpenValues) != len(c.OpenK) || len(c.OpenCats) != len(c.OpenK):
 		return 0, 0, 0, fmt.Errorf("checkpoint is inconsistent (%d items, %d categories)", n, nc)
 	}
+	if d.itemPhi && (len(c.PhiA) != n || len(c.PhiB) != n) || !d.itemPhi && (len(c.PhiA) != 0 || len(c.PhiB) != 0) {
+		return 0, 0, 0, fmt.Errorf("checkpoint is inconsistent: overdispersion of %d items for %d", len(c.PhiA), n)
+	}
 	for _, row := range c.Seas {
 		if len(row) != 2*n {
 			return 0, 0, 0, fmt.Errorf("checkpoint is inconsistent: a season of %d values for %d items", len(row), n)
@@ -128,7 +137,8 @@ func (d *Detector) restore(data []byte, appID string) (version, rows, skipped in
 	for i, id := range c.ItemIDs {
 		d.itemIdx[id] = int32(i)
 	}
-	d.items = itemState{num: c.Num, den: c.Den, seas: c.Seas, cusum: c.Cusum, first: c.First, cat: c.Cat}
+	d.items = itemState{num: c.Num, den: c.Den, seas: c.Seas, cusum: c.Cusum, first: c.First, cat: c.Cat, phiA: c.PhiA, phiB: c.PhiB}
+	d.valueNull, d.valueNeg, d.dispN, d.deltaN = c.ValueNull, c.ValueNeg, c.DispN, c.DeltaN
 	d.catIDs = c.CatIDs
 	d.catIdx = make(map[string]int32, nc)
 	for i, id := range c.CatIDs {
@@ -143,8 +153,12 @@ func (d *Detector) restore(data []byte, appID string) (version, rows, skipped in
 		acc := &windowAcc{pairs: make([]pair, len(c.OpenKeys[j]))}
 		for i := range acc.pairs {
 			acc.pairs[i] = pair{c.OpenKeys[j][i], c.OpenValues[j][i]}
-			if int(acc.pairs[i].val>>32) >= n {
-				return 0, 0, 0, fmt.Errorf("checkpoint is inconsistent: item %d of %d", acc.pairs[i].val>>32, n)
+			item := acc.pairs[i].val >> 32 // CountUsers: item and weight; else: item and amount
+			if !d.dedup {
+				item = acc.pairs[i].key
+			}
+			if item >= uint64(n) {
+				return 0, 0, 0, fmt.Errorf("checkpoint is inconsistent: item %d of %d", item, n)
 			}
 		}
 		cats := c.OpenCats[j]

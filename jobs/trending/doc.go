@@ -7,8 +7,12 @@
 // # Model
 //
 // A window of length D starts at origin + k*D (origin 1970-01-05, a Monday). An item's count in
-// a window is the number of distinct users who interacted with it, each weighted by their
-// strongest interaction type (weights 1 unless given). The forecast of item i in window k is
+// a window is, by Params.Count: the number of distinct users who interacted with it, each
+// weighted by their strongest interaction type (CountUsers, the default; weights 1 unless
+// given); the number of rows, each with its type's weight (CountEvents); or the sum of the rows'
+// value column times their type's weight (CountValue: pre-aggregated series such as one row per
+// day and region with its number of cases; a null or negative value counts 0, and the lineage's
+// metrics count those rows). The forecast of item i in window k is
 //
 //	mu = level_i * (T_k - c_ik) * season_i(hour of day) * season_cat(hour of week)
 //
@@ -19,6 +23,18 @@
 // negative-binomial tail probability of the count under the forecast and the CUSUM statistic
 // for a doubling (in log10 units); an item is flagged when the score reaches Params.Threshold
 // and its count Params.MinCount. DESIGN-NOTES.md gives the equations, the constants and why.
+//
+// Model trending-v2 (count modes other than users, or windows longer than half a day) adds:
+// each item's variance is the site-wide one times its own overdispersion, learnt from its
+// standardised residuals (a noisy region does not flag all the time, nor a steady one never);
+// while an item's CUSUM holds evidence of a rise, its level learns at most one standard
+// deviation above the forecast (a slow ramp is not learnt before it is flagged); the rest of the
+// site counts at least its forecast share of the site's forecast (one large item's low day does
+// not flag all the others); the site-wide variance is learnt from the warm-up on. For windows
+// longer than half a day the item's own season is the weekly one (a day of the week: reporting
+// dips at weekends), the level's half-life is at least 14 windows, and the default allowed
+// lateness is 0 (DefaultLatenessFor). Distinct users in windows of at most half a day are
+// computed exactly as by trending-v1, whose name (and so appIds and checkpoints) they keep.
 //
 // # Windows, batch and follow
 //
@@ -32,7 +48,10 @@
 // Each output's commit records txn{appId, version = the index k of the last window written};
 // appId is jobs.AppID("trending", output, parameters). A run appends only the windows after
 // the recorded one, so a rerun writes nothing and a restarted follower resumes after the last
-// committed window. Force rewrites every window, replacing the table in one commit.
+// committed window. Force rewrites every window, replacing the table in one commit. The count
+// mode is one of the parameters (recorded only when not users, so that older outputs keep their
+// appIds), so a follower's model checkpoint, named and checked by the appId, is never restored
+// under another mode.
 //
 // # Concurrency
 //

@@ -114,8 +114,8 @@ func Follow(ctx context.Context, opts *FollowOptions) error {
 			flagged += len(w.Trending)
 		}
 		lin.sourceVersion, lin.sourceRows, lin.start = version, rows+skipped, time.Now()
-		lin.metrics = map[string]any{"events": det.Events(), "items": det.Items(), "windows": len(windows), "flagged": flagged,
-			"late": det.Late(), "dispersion": det.disp, "forecastError": det.delta2, "follow": true}
+		lin.metrics = det.metrics(len(windows), flagged)
+		lin.metrics["follow"] = true
 		outs, err := commitWindows(ctx, o.Output, windows, &lin, false)
 		if err != nil {
 			return err
@@ -226,7 +226,7 @@ func writeCheckpoint(ctx context.Context, uri, appID string, det *Detector, vers
 // read). A commit that removes data, or a table whose files need column mapping or carry
 // deletion vectors, is an error: follow reads appends only.
 func readAdded(ctx context.Context, src *table.Table, from int64, next *txlog.Snapshot, det *Detector) (rows, skipped int64, err error) {
-	cols, err := columnsOf(src.URI(), next.Schema())
+	cols, err := columnsOf(src.URI(), next.Schema(), det.p.Count)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -108,16 +108,37 @@ func paramsMap(source string, p Params) map[string]any {
 		w = strings.Join(parts, ",")
 	}
 	types := slices.Sorted(slices.Values(p.Types))
-	return map[string]any{
+	m := map[string]any{
 		"source": source, "window": p.Window.String(), "windowOrigin": p.Origin.UTC().Format(time.RFC3339Nano),
 		"allowedLateness": p.Lateness.String(), "weights": w, "types": strings.Join(types, ","),
-		"threshold": p.Threshold, "minCount": p.MinCount, "top": p.Top, "model": modelVersion,
+		"threshold": p.Threshold, "minCount": p.MinCount, "top": p.Top, "model": modelVersion(p),
 	}
+	if p.Count != CountUsers && p.Count != "" {
+		// Only when not the default, so that the appIds (and checkpoints) of the outputs
+		// written before the count modes existed stay the same.
+		m["count"] = p.Count
+	}
+	return m
 }
 
 // modelVersion names the model's equations and constants: a change of model is a change of
 // parameters, so a rerun after an upgrade does not mix two models in one table unnoticed.
-const modelVersion = "trending-v1"
+// trending-v2 (count modes other than users, or windows longer than half a day) adds per-item
+// overdispersion and the level's guard while an item's CUSUM rises and, for windows longer
+// than half a day, the weekly item season and a level half-life of at least minLevelWindows
+// windows. Distinct users in windows of at most half a day are computed as trending-v1 did,
+// and keep its name (and so the outputs' appIds and checkpoints).
+func modelVersion(p Params) string {
+	if (p.Count != CountUsers && p.Count != "") || longWindows(p.Window) {
+		return modelV2
+	}
+	return modelV1
+}
+
+const (
+	modelV1 = "trending-v1"
+	modelV2 = "trending-v2"
+)
 
 // pinSource opens the source and pins a snapshot.
 func pinSource(ctx context.Context, uri string, version int64) (*table.Table, *txlog.Snapshot, error) {
@@ -141,7 +162,7 @@ func pinSource(ctx context.Context, uri string, version int64) (*table.Table, *t
 
 // scanInto reads every row of snap into det.
 func scanInto(ctx context.Context, src *table.Table, snap *txlog.Snapshot, det *Detector) (rows, skipped int64, err error) {
-	cols, err := columnsOf(src.URI(), snap.Schema())
+	cols, err := columnsOf(src.URI(), snap.Schema(), det.p.Count)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -216,8 +237,7 @@ func Run(ctx context.Context, opts *Options) (*Result, error) {
 	for _, w := range windows {
 		res.Flagged += len(w.Trending)
 	}
-	metrics := map[string]any{"events": res.Events, "items": res.Items, "windows": len(windows), "flagged": res.Flagged,
-		"late": res.Late, "dispersion": det.disp, "forecastError": det.delta2}
+	metrics := det.metrics(len(windows), res.Flagged)
 	lin := lineage{job: "trending", source: o.Source, sourceVersion: snap.Version(), sourceRows: res.SourceRows,
 		params: paramsMap(o.Source, p), metrics: metrics, start: start}
 	outs, err := commitWindows(ctx, o.Output, windows, &lin, o.Force)
@@ -237,6 +257,17 @@ func Run(ctx context.Context, opts *Options) (*Result, error) {
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// metrics are the lineage's metrics of a run that closed windows with flagged rows.
+func (d *Detector) metrics(windows, flagged int) map[string]any {
+	m := map[string]any{"events": d.Events(), "items": d.Items(), "windows": windows, "flagged": flagged,
+		"late": d.Late(), "dispersion": d.disp, "forecastError": d.delta2}
+	if d.useValue {
+		// Rows counted 0: a null (or NaN) value, a negative value.
+		m["valueNullCountedZero"], m["valueNegativeCountedZero"] = d.valueNull, d.valueNeg
+	}
+	return m
 }
 
 func typesNote(types []string) string {

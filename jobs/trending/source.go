@@ -2,6 +2,8 @@ package trending
 
 import (
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/lakehouse/lake/internal/units"
 
@@ -19,10 +21,14 @@ const CategoryKey = "category"
 // as a map of strings (for the category).
 var requiredColumns = []string{"user_id", "item_id", "interaction_type", "timestamp"}
 
-// columnsOf checks the schema and returns the columns to read.
-func columnsOf(uri string, schema *txlog.StructType) ([]string, error) {
+// columnsOf checks the schema and returns the columns to read: value too with CountValue.
+func columnsOf(uri string, schema *txlog.StructType, count string) ([]string, error) {
 	var missing []string
-	for _, c := range requiredColumns {
+	required := requiredColumns
+	if count == CountValue {
+		required = append(slices.Clip(required), "value")
+	}
+	for _, c := range required {
 		if _, ok := schema.Field(c); !ok {
 			missing = append(missing, c)
 		}
@@ -30,7 +36,7 @@ func columnsOf(uri string, schema *txlog.StructType) ([]string, error) {
 	if len(missing) > 0 {
 		return nil, &jobs.MissingColumnsError{URI: uri, Missing: missing}
 	}
-	cols := append([]string(nil), requiredColumns...)
+	cols := append([]string(nil), required...)
 	if f, ok := schema.Field("properties"); ok {
 		if m, ok := f.Type.(*txlog.MapType); ok && m.KeyType == txlog.String && m.ValueType == txlog.String {
 			cols = append(cols, "properties")
@@ -40,7 +46,8 @@ func columnsOf(uri string, schema *txlog.StructType) ([]string, error) {
 }
 
 // addRecord feeds the rows of one record batch (the columns columnsOf names, found by name) to
-// the detector. Rows with a null user, item, type or time are skipped and counted.
+// the detector. Rows with a null user, item, type or time are skipped and counted; a null
+// value is the detector's to count (CountValue counts it 0).
 func addRecord(uri string, det *Detector, rec arrow.RecordBatch) (rows, skipped int64, err error) {
 	col := func(name string) arrow.Array {
 		if ix := rec.Schema().FieldIndices(name); len(ix) > 0 {
@@ -57,6 +64,14 @@ func addRecord(uri string, det *Detector, rec arrow.RecordBatch) (rows, skipped 
 			uri, col("user_id").DataType(), col("item_id").DataType(), col("interaction_type").DataType(), col("timestamp").DataType())
 	}
 	unit := ts.DataType().(*arrow.TimestampType).Unit
+	var val *array.Float64
+	if ix := rec.Schema().FieldIndices("value"); len(ix) > 0 {
+		v, ok := rec.Column(ix[0]).(*array.Float64)
+		if !ok {
+			return 0, 0, fmt.Errorf("%s: the value column has type %s; want double", uri, rec.Column(ix[0]).DataType())
+		}
+		val = v
+	}
 	var props *array.Map
 	var pk, pv *array.String
 	if ix := rec.Schema().FieldIndices("properties"); len(ix) > 0 {
@@ -84,7 +99,11 @@ func addRecord(uri string, det *Detector, rec arrow.RecordBatch) (rows, skipped 
 				}
 			}
 		}
-		det.Add(u.Value(i), it.Value(i), ty.Value(i), units.Micros(int64(ts.Value(i)), unit), cat)
+		v := math.NaN()
+		if val != nil && val.IsValid(i) {
+			v = val.Value(i)
+		}
+		det.AddValue(u.Value(i), it.Value(i), ty.Value(i), units.Micros(int64(ts.Value(i)), unit), v, cat)
 	}
 	return int64(n) - skipped, skipped, nil
 }

@@ -145,12 +145,13 @@ type TrendingConfig struct {
 	// The parameters of `lake trending` (same defaults).
 	Window    Duration           `yaml:"window" json:"window"`               // default 1h, at least 1s
 	Origin    string             `yaml:"window_origin" json:"window_origin"` // RFC 3339; default 1970-01-05T00:00:00Z
-	Lateness  *Duration          `yaml:"lateness" json:"lateness"`           // default 10m
+	Lateness  *Duration          `yaml:"lateness" json:"lateness"`           // default 10m; 0 for windows of a day or more
 	Threshold float64            `yaml:"threshold" json:"threshold"`
 	MinCount  float64            `yaml:"min_count" json:"min_count"`
 	Top       int                `yaml:"top" json:"top"`
 	Weights   map[string]float64 `yaml:"weights" json:"weights,omitempty"`
 	Types     []string           `yaml:"types" json:"types,omitempty"`
+	Count     string             `yaml:"count" json:"count"` // users (default), events or value
 }
 
 // MaintenanceConfig schedules table maintenance; a task left out is not run.
@@ -487,11 +488,14 @@ func (t *TrendingConfig) resolve() error {
 		t.Origin = trending.DefaultOrigin.Format(time.RFC3339)
 	}
 	if t.Lateness == nil {
-		d := Duration(trending.DefaultLateness)
+		d := Duration(trending.DefaultLatenessFor(t.Window.D()))
 		t.Lateness = &d
 	}
+	if t.Count == "" {
+		t.Count = trending.CountUsers
+	}
 	if t.Threshold == 0 {
-		t.Threshold = trending.DefaultThreshold
+		t.Threshold = trending.DefaultThresholdFor(t.Window.D())
 	}
 	if t.MinCount == 0 {
 		t.MinCount = trending.DefaultMinCount
@@ -515,6 +519,8 @@ func (t *TrendingConfig) resolve() error {
 		return cfgErr(p+"min_count", "%v: want a positive number", t.MinCount)
 	case t.Top < 1:
 		return cfgErr(p+"top", "%d: want at least 1", t.Top)
+	case t.Count != trending.CountUsers && t.Count != trending.CountEvents && t.Count != trending.CountValue:
+		return cfgErr(p+"count", "%q: want users, events or value", t.Count)
 	}
 	for k, v := range t.Weights {
 		if !(v > 0) || math.IsInf(v, 0) {

@@ -235,7 +235,7 @@ func (t *trendingTask) options() *trending.Options {
 	c := t.cfg
 	origin, _ := time.Parse(time.RFC3339, c.Origin) // checked by Resolve
 	p := trending.Params{Window: c.Window.D(), Origin: origin, Lateness: c.Lateness.D(), Threshold: c.Threshold,
-		MinCount: c.MinCount, Top: c.Top, Weights: cloneMap(c.Weights), Types: c.Types}
+		MinCount: c.MinCount, Top: c.Top, Weights: cloneMap(c.Weights), Types: c.Types, Count: c.Count}
 	return &trending.Options{Source: t.source, SourceVersion: -1, Output: t.prefix, Params: p, Progress: t.progress}
 }
 
