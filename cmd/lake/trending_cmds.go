@@ -9,8 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/lakehouse/lake/jobs"
 	"github.com/lakehouse/lake/jobs/trending"
+	"github.com/lakehouse/lake/reader"
+	"github.com/lakehouse/lake/table"
 )
 
 func init() {
@@ -144,7 +147,39 @@ func runTrending(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%d events, %d items, %d closed windows (%s to %s), %d trending rows\n", res.Events, res.Items, res.Windows,
 		res.FirstWindow.Format(time.RFC3339), res.LastWindow.Format(time.RFC3339), res.Flagged)
+	if p.Count == trending.CountUsers && res.Windows > 1 && maxPopularCount(ctx, jobs.ChildURI(*output, trending.OutPopular)) == 1 {
+		fmt.Fprintf(e.stderr, "lake trending: note: no item had more than one distinct user in any window; if each row is already a count (cases per day and region, in the value column), use --count value (or --count events to count rows)\n")
+	}
 	return nil
+}
+
+// maxPopularCount is the largest count in a popular table (0 when it cannot be read).
+func maxPopularCount(ctx context.Context, uri string) int64 {
+	t, err := table.Open(ctx, uri, nil)
+	if err != nil {
+		return 0
+	}
+	defer t.Close()
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return 0
+	}
+	sc, err := reader.NewScan(ctx, t, snap, &reader.ScanOptions{Columns: []string{"count"}})
+	if err != nil {
+		return 0
+	}
+	var m int64
+	for rec, err := range sc.Records(ctx) {
+		if err != nil {
+			return 0
+		}
+		if c, ok := rec.Column(0).(*array.Int64); ok {
+			for i := range c.Len() {
+				m = max(m, c.Value(i))
+			}
+		}
+	}
+	return m
 }
 
 func trendingErr(err error) error {

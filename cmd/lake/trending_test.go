@@ -135,6 +135,10 @@ func TestTrendingCLICountValue(t *testing.T) {
 	mustLake(t, "create", events, "--schema", "interactions")
 	mustLake(t, "ingest", events, csv, "--map", "user_id=:reporting-unit,item_id=region,value=cases,interaction_type=:case,timestamp=date")
 	out := filepath.Join(dir, "out")
+	// Counting distinct users on such a series sees one user everywhere, and says what to do.
+	if _, errOut, code := lake(t, "trending", "--source", events, "--output", filepath.Join(t.TempDir(), "users"), "--window", "1d"); code != 0 || !strings.Contains(errOut, "use --count value") {
+		t.Fatalf("users mode on a pre-aggregated series: exit %d, stderr %q", code, errOut)
+	}
 	stdout := mustLake(t, "trending", "--source", events, "--output", out, "--count", "value", "--window", "1d", "--threshold", "3.5", "--json")
 	var res struct {
 		Windows int `json:"windows"`
