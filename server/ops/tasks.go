@@ -16,6 +16,7 @@ import (
 	"github.com/lakehouse/lake/registry"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
+	"github.com/lakehouse/lake/writer/source"
 )
 
 // Task names.
@@ -308,7 +309,7 @@ func (o *optimizeTask) run(ctx context.Context, _ func(Result)) (Result, error) 
 	return Result{Summary: fmt.Sprintf("removed %d files, added %d (%d rows) in versions %v", res.FilesRemoved, res.FilesAdded, res.Rows, res.Versions)}, nil
 }
 
-// vacuumTask vacuums the events table and the job outputs.
+// vacuumTask vacuums the events table, its quarantine table and the job outputs.
 type vacuumTask struct {
 	cfg    *VacuumConfig
 	table  string
@@ -353,6 +354,13 @@ func (v *vacuumTask) run(ctx context.Context, _ func(Result)) (Result, error) {
 		return Result{}, err
 	}
 	tables := 1
+	// The quarantine keeps raw records (user ids among them): erasing a user reaches it too.
+	if q, err := source.QuarantineURI(v.table); err == nil {
+		if err := one(q, nil); err != nil {
+			return Result{}, err
+		}
+		tables++
+	}
 	if *v.cfg.Outputs && v.prefix != "" {
 		for _, name := range outputTables {
 			// The versions the registry serves or rolls back to stay readable.
