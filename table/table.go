@@ -23,8 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -104,7 +106,15 @@ func open(ctx context.Context, uri string, opts *Options, create bool) (*Table, 
 	if err != nil {
 		return nil, err
 	}
-	return &Table{loc: loc, log: txlog.NewLog(loc.Bucket, loc.Commits, opts.logOptions())}, nil
+	lo := opts.logOptions()
+	if lo.Root == "" {
+		if loc.LocalDir != "" {
+			lo.Root = "file://" + filepath.ToSlash(loc.LocalDir) // absolute
+		} else {
+			lo.Root, _, _ = strings.Cut(loc.URI, "?") // the location without its query string (endpoints, regions)
+		}
+	}
+	return &Table{loc: loc, log: txlog.NewLog(loc.Bucket, loc.Commits, lo)}, nil
 }
 
 // CreateOptions describe a new table.

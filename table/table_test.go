@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -189,4 +190,56 @@ func TestConcurrentCommitsEveryBackend(t *testing.T) {
 func dayFile(day, name, stats string) txlog.Action {
 	return txlog.Action{Add: &txlog.Add{Path: "event_date=" + day + "/" + name,
 		PartitionValues: map[string]*string{"event_date": &day}, Size: 1, DataChange: true, Stats: stats}}
+}
+
+// A remove that names a file by its absolute URI, as some writers do, removes exactly the add that
+// named it relative to the table's root (a local table opened by a relative path included), even
+// where another active file's path is also a suffix of the URI.
+func TestRemoveByAbsoluteURI(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	schema := &txlog.StructType{Fields: []txlog.StructField{{Name: "id", Type: txlog.String, Nullable: true}}}
+	tb, err := table.Create(ctx, dir, schema, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.Close()
+	commit := func(v int64, acts ...txlog.Action) {
+		b, err := txlog.EncodeActions(acts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "_delta_log", fmt.Sprintf("%020d.json", v)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UnixMilli()
+	commit(1, txlog.Action{Add: &txlog.Add{Path: "a%20b.parquet", Size: 1, ModificationTime: now, DataChange: true}},
+		txlog.Action{Add: &txlog.Add{Path: "x/a%20b.parquet", Size: 1, ModificationTime: now, DataChange: true}},
+		txlog.Action{Add: &txlog.Add{Path: "c.parquet", Size: 1, ModificationTime: now, DataChange: true}})
+	commit(2, txlog.Action{Remove: &txlog.Remove{Path: "file://" + filepath.ToSlash(dir) + "/x/a b.parquet", DeletionTimestamp: &now, DataChange: true}})
+	wd, _ := os.Getwd()
+	rel, err := filepath.Rel(wd, dir)
+	if err != nil {
+		rel = dir
+	}
+	for _, uri := range []string{dir, rel, "file://" + filepath.ToSlash(dir)} {
+		tb, err := table.Open(ctx, uri, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := tb.Snapshot(ctx)
+		tb.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range snap.Files() {
+			got = append(got, f.Path)
+		}
+		slices.Sort(got)
+		if fmt.Sprint(got) != "[a%20b.parquet c.parquet]" {
+			t.Errorf("opened as %s: active files %v, want a%%20b.parquet and c.parquet", uri, got)
+		}
+	}
 }

@@ -41,6 +41,10 @@ type LogOptions struct {
 	// DisableAutoCheckpoint turns off the checkpoint written every delta.checkpointInterval
 	// commits.
 	DisableAutoCheckpoint bool
+	// Root is the table's location as a URI (file:///data/t, s3://bucket/prefix; no query
+	// string). With it, a remove that names a file under the table by absolute URI matches the
+	// add that names it relative to the root, as Spark resolves them. table.Open sets it.
+	Root string
 	// CheckpointPartActions splits a classic Parquet checkpoint of more actions than this into a
 	// multi-part checkpoint of parts of at most this many actions (Spark's
 	// spark.databricks.delta.checkpoint.partSize), and on v2Checkpoint tables puts the file
@@ -172,6 +176,7 @@ func (ls *listing) latest() int64 {
 // load replays a segment.
 func (l *Log) load(ctx context.Context, seg *segment) (*Snapshot, error) {
 	s := newState()
+	s.root = l.opts.Root
 	where := "_delta_log"
 	// The commits after the checkpoint are read while the checkpoint is decoded.
 	var (

@@ -234,11 +234,12 @@ func plainRelative(p string) bool {
 }
 
 // replayKey is the key under which replay applies a remove of path (with deletion vector dv):
-// its FileKey. The root of the table is not known to replay, so an absolute URI whose key no
-// active file has also matches an active file whose relative path is a suffix of it, at a
-// segment boundary, when exactly one does: a remove that names a file under the table by its
-// absolute URI, as some writers do, while the add named it relative to the root. Adds are keyed
-// by FileKey alone, so an add never replaces another file on a guess.
+// its FileKey, or, for an absolute URI under the table's root (LogOptions.Root), the key of the
+// same file named relative to the root, as Spark resolves it. A log opened without a root (the
+// txlog API on a bare bucket) cannot tell, so there an absolute URI whose key no active file has
+// matches the active file whose relative path is a suffix of it, at a segment boundary, when
+// exactly one does. Adds are keyed by FileKey alone, so an add never replaces another file on a
+// guess.
 func (s *Snapshot) replayKey(p string, dv *DeletionVector) string {
 	k := FileKey(p, dv)
 	if s.files.has(k) || s.files.len() == 0 {
@@ -246,6 +247,12 @@ func (s *Snapshot) replayKey(p string, dv *DeletionVector) string {
 	}
 	c, abs := canonical(p)
 	if !abs {
+		return k
+	}
+	if s.root != "" { // exact: the path relative to the table's root, and no guessing
+		if rel := canonicalPath(s.root, p); rel != c {
+			return FileKey(rel, dv)
+		}
 		return k
 	}
 	rest := c[strings.Index(c, "://")+3:]

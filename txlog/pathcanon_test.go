@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +200,51 @@ func TestReplayPathForms(t *testing.T) {
 			}
 			if snap2.NumFiles() != len(c.active)-1 {
 				t.Errorf("after a checkpoint and an absolute remove of %s: %d files, want %d", c.active[0], snap2.NumFiles(), len(c.active)-1)
+			}
+		})
+	}
+}
+
+// With the table's root known (LogOptions.Root, set by table.Open), a remove by absolute URI
+// matches exactly the file it names under the root, even where the suffix rule would find two
+// candidates, and a remove of a file outside the root matches nothing.
+func TestReplayPathFormsWithRoot(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		steps  []Action
+		active string
+	}{
+		{"exact under the root", []Action{addAction("p1.parquet", "d"), addAction("x/p1.parquet", "d"),
+			removeAction("file:///data/t/x/p1.parquet")}, "[p1.parquet]"},
+		{"bare absolute path under the root", []Action{addAction("day=a%20b/p1.parquet", "d"),
+			removeAction("/data/t/day=a b/p1.parquet")}, "[]"},
+		{"outside the root: no guess", []Action{addAction("x/p1.parquet", "d"),
+			removeAction("file:///elsewhere/x/p1.parquet")}, "[x/p1.parquet]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, b := newTestLog(t, &LogOptions{Root: "file:///data/t"})
+			createTable(t, l, nil)
+			for i, a := range c.steps {
+				data, err := EncodeActions([]Action{a})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := b.WriteAll(ctx, fmt.Sprintf("%s%020d.json", LogDir, i+1), data, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			snap, err := l.Snapshot(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, a := range snap.Files() {
+				got = append(got, a.Path)
+			}
+			slices.Sort(got)
+			if g := fmt.Sprint(got); g != c.active {
+				t.Errorf("active files %s, want %s", g, c.active)
 			}
 		})
 	}

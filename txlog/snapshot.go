@@ -34,6 +34,8 @@ type Snapshot struct {
 	timestamp  int64 // commit timestamp of version, epoch ms
 	// checkpointVersion is the checkpoint the snapshot was loaded from, -1 when none.
 	checkpointVersion int64
+	// root is the table's location (LogOptions.Root), for matching paths named by absolute URI.
+	root string
 	sortOnce          *sync.Once
 	sorted            []*Add
 }
