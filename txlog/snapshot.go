@@ -35,9 +35,9 @@ type Snapshot struct {
 	// checkpointVersion is the checkpoint the snapshot was loaded from, -1 when none.
 	checkpointVersion int64
 	// root is the table's location (LogOptions.Root), for matching paths named by absolute URI.
-	root string
-	sortOnce          *sync.Once
-	sorted            []*Add
+	root     string
+	sortOnce *sync.Once
+	sorted   []*Add
 }
 
 // FileKey is how a snapshot identifies a file: its canonical path (see canonicalPath: the
