@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -407,7 +408,7 @@ func TestDashboardOps(t *testing.T) {
 
 // The health reading goes back through many commits in batches, then reads only new ones.
 func TestIngestHealthManyCommits(t *testing.T) {
-	uri := "mem://dash-health-" + strings.ReplaceAll(t.Name(), "/", "-")
+	uri := "mem://dash-health-" + strconv.FormatInt(time.Now().UnixNano(), 36) // fresh per run (-count)
 	n := healthBatch + 5
 	ts := time.Now().UTC()
 	for i := range n {
