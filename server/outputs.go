@@ -386,8 +386,11 @@ func loadPairs(ctx context.Context, t *table.Table, snap *txlog.Snapshot, keyCol
 			lists[k] = append(lists[k], ranked{item: in.get(items.Value(i)), score: sc, rank: ranks.Value(i)})
 		}
 	}
-	for _, l := range lists {
+	for k, l := range lists {
 		slices.SortFunc(l, func(a, b ranked) int { return cmp.Compare(a.rank, b.rank) })
+		if cap(l) > len(l) {
+			lists[k] = slices.Clone(l) // exact size: append grew 20 neighbours to room for 32
+		}
 	}
 	return &pairTable{version: snap.Version(), lists: lists}, nil
 }
