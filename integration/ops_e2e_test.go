@@ -39,7 +39,7 @@ func TestOpsEndToEnd(t *testing.T) {
 	cfgPath := filepath.Join(dir, "lake.yaml")
 	yaml := fmt.Sprintf(`table: %s
 outputs: %s
-outputs_poll: 200ms
+outputs_poll: 1h               # new models are served because a registered run kicks a refresh, not by polling
 queue: rabbit://%s
 log_level: warn
 server:

@@ -153,7 +153,19 @@ func Run(ctx context.Context, cfg *Config, opts *RunOptions) error {
 		}
 	}
 
-	tasks := buildTasks(ctx, c, t, logger, o.Progress)
+	// After a job registers, what went live is loaded at once rather than at the next poll: a
+	// kick (coalesced, never blocking the job) for the refresher started with the read APIs.
+	var served func(context.Context)
+	kick := make(chan struct{}, 1)
+	if reads != nil {
+		served = func(context.Context) {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	tasks := buildTasks(ctx, c, t, logger, o.Progress, served)
 	var sched *Scheduler
 	if len(tasks) > 0 {
 		if sched, err = NewScheduler(tasks, &SchedulerOptions{
@@ -248,6 +260,21 @@ func Run(ctx context.Context, cfg *Config, opts *RunOptions) error {
 	if reads != nil {
 		readsDone := make(chan struct{})
 		go func() { defer close(readsDone); reads.Run(sctx) }()
+		kicked := make(chan struct{})
+		go func() {
+			defer close(kicked)
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case <-kick:
+					if err := reads.Refresh(sctx); err != nil && sctx.Err() == nil {
+						logger.Warn("loading the job outputs after a run", "prefix", c.Outputs, "err", err)
+					}
+				}
+			}
+		}()
+		defer func() { stopServing(); <-kicked }()
 		defer func() { stopServing(); <-readsDone }() // before reads.Close
 	}
 	schedDone := make(chan struct{})
@@ -293,8 +320,26 @@ func VersionsLine(v map[string]int64) string {
 }
 
 // buildTasks turns the jobs and maintenance of c into scheduler tasks.
-func buildTasks(ctx context.Context, c *Config, t *table.Table, logger *slog.Logger, progress io.Writer) []Task {
+func buildTasks(ctx context.Context, c *Config, t *table.Table, logger *slog.Logger, progress io.Writer, served func(context.Context)) []Task {
 	var tasks []Task
+	// afterRuns calls served after every run (or follow round) that did something.
+	afterRuns := func(run func(context.Context, func(Result)) (Result, error)) func(context.Context, func(Result)) (Result, error) {
+		if served == nil {
+			return run
+		}
+		return func(ctx context.Context, note func(Result)) (Result, error) {
+			r, err := run(ctx, func(r Result) {
+				note(r)
+				if !r.Skipped {
+					served(ctx)
+				}
+			})
+			if err == nil && !r.Skipped {
+				served(ctx)
+			}
+			return r, err
+		}
+	}
 	if a := c.Jobs.ALS; a != nil {
 		at := &alsTask{cfg: a, source: t.URI(), prefix: c.Outputs, rows: newRowCounter(t), progress: progress, logger: logger}
 		last, err := at.init(ctx)
@@ -302,7 +347,7 @@ func buildTasks(ctx context.Context, c *Config, t *table.Table, logger *slog.Log
 			// Not fatal: the first run then waits for new_interactions rows or the first tick.
 			logger.Warn("reading the model registry for the ALS schedule; counting new interactions from zero", "registry", registry.URI(c.Outputs), "err", err)
 		}
-		tk := Task{Name: TaskALS, Schedule: at.schedule(), Every: a.Every.D(), Last: last, Run: at.run}
+		tk := Task{Name: TaskALS, Schedule: at.schedule(), Every: a.Every.D(), Last: last, Run: afterRuns(at.run)}
 		if a.NewInteractions > 0 {
 			tk.Due, tk.Poll = at.due, a.Poll.D()
 		}
@@ -312,9 +357,9 @@ func buildTasks(ctx context.Context, c *Config, t *table.Table, logger *slog.Log
 		tt := &trendingTask{cfg: tc, source: t.URI(), prefix: c.Outputs, progress: progress, logger: logger}
 		tk := Task{Name: TaskTrending, Schedule: tt.schedule()}
 		if tc.Follow {
-			tk.Continuous, tk.Run = true, tt.follow
+			tk.Continuous, tk.Run = true, afterRuns(tt.follow)
 		} else {
-			tk.Every, tk.Run = tc.Every.D(), tt.batch
+			tk.Every, tk.Run = tc.Every.D(), afterRuns(tt.batch)
 		}
 		tasks = append(tasks, tk)
 	}
