@@ -5,8 +5,10 @@
 // txlog's, which re-exports this API under its historical names (txlog.DecodeCheckpoint is
 // Decode, txlog.CheckpointWriter is Writer, and so on).
 //
-// The code is split by concern: decode.go (schema plan, leaf cursors, row assembly, the add.stats
-// prefetch, stats_parsed reading), statsjson.go (stats_parsed rendered as JSON stats) and
+// The code is split by concern: decode.go (the API and the row-group loop), decode_plan.go (the
+// file's schema matched to the actions' fields), decode_leaf.go (column cursors and typed field
+// reads), decode_actions.go (rows assembled into actions), decode_stats.go (the add.stats
+// prefetch, stats_parsed reading, arenas), statsjson.go (stats_parsed rendered as JSON stats) and
 // encode.go (Writer).
 //
 // # Ownership
