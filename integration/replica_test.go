@@ -15,89 +15,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lakehouse/lake/internal/testutil/tablerows"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"gocloud.dev/blob"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lakehouse/lake/compaction"
 	"github.com/lakehouse/lake/internal/storage"
 	"github.com/lakehouse/lake/internal/storage/storagetest"
+	"github.com/lakehouse/lake/internal/testutil/daytable"
 	"github.com/lakehouse/lake/replica"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
-	"github.com/lakehouse/lake/writer"
 )
-
-var replicaSchema = &txlog.StructType{Fields: []txlog.StructField{
-	{Name: "id", Type: txlog.Long},
-	{Name: "user", Type: txlog.String, Nullable: true},
-	{Name: "day", Type: txlog.String, Nullable: true},
-}}
-
-func replicaCreate(t testing.TB, uri string, props map[string]string) *table.Table {
-	t.Helper()
-	tbl, err := table.Create(context.Background(), uri, replicaSchema, &table.CreateOptions{PartitionColumns: []string{"day"}, Properties: props})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tbl.Close() })
-	return tbl
-}
-
-func replicaOpen(t testing.TB, uri string) *table.Table {
-	t.Helper()
-	tbl, err := table.Open(context.Background(), uri, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tbl.Close() })
-	return tbl
-}
-
-// replicaAppend commits n rows with ids from first over two days; it returns the version.
-func replicaAppend(t testing.TB, tbl *table.Table, first, n int) int64 {
-	t.Helper()
-	ctx := context.Background()
-	w, err := writer.New(ctx, tbl, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema([]arrow.Field{
-		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "user", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "day", Type: arrow.BinaryTypes.String, Nullable: true},
-	}, nil))
-	defer b.Release()
-	for i := first; i < first+n; i++ {
-		b.Field(0).(*array.Int64Builder).Append(int64(i))
-		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("u%d", i%7))
-		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("2024-01-0%d", 1+i%2))
-	}
-	rec := b.NewRecordBatch()
-	defer rec.Release()
-	if err := w.Write(ctx, rec); err != nil {
-		t.Fatal(err)
-	}
-	res, err := w.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Version
-}
-
-// replicaRows is the snapshot's rows as sorted JSON lines: a canonical form to compare.
-func replicaRows(t testing.TB, tbl *table.Table, version int64) []string {
-	t.Helper()
-	snap, err := tbl.SnapshotAt(context.Background(), version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tablerows.Lines(t, tbl, snap, "id", "user", "day")
-}
 
 func backend(t *testing.T, name string) storagetest.Backend {
 	for _, b := range storagetest.Backends(t) {
@@ -120,9 +48,9 @@ func TestReplicaAcrossStores(t *testing.T) {
 			src := backend(t, p[0]).URI(t)
 			dst := backend(t, p[1]).URI(t)
 			cl := backend(t, p[1]).URI(t)
-			st := replicaCreate(t, src, map[string]string{"delta.checkpointInterval": "3", "team": "recs"})
+			st := daytable.Create(t, src, map[string]string{"delta.checkpointInterval": "3", "team": "recs"})
 			for i := range 4 {
-				replicaAppend(t, st, i*10, 10)
+				daytable.Append(t, st, i*10, 10)
 			}
 			res, err := replica.Sync(ctx, src, dst, nil)
 			if err != nil {
@@ -135,13 +63,13 @@ func TestReplicaAcrossStores(t *testing.T) {
 			if (p[0] == "gcs" || p[1] == "gcs") && p[1] != "local" && res.FilesCRC32C != res.FilesCopied {
 				t.Fatalf("sync %s: %d of %d copies checked by CRC32C", p[0]+"-"+p[1], res.FilesCRC32C, res.FilesCopied)
 			}
-			v := replicaAppend(t, st, 40, 10)
+			v := daytable.Append(t, st, 40, 10)
 			if res, err := replica.Sync(ctx, src, dst, nil); err != nil || res.From != v || res.To != v {
 				t.Fatalf("incremental sync: %+v, %v", res, err)
 			}
-			dt := replicaOpen(t, dst)
+			dt := daytable.Open(t, dst)
 			for w := int64(0); w <= v; w++ {
-				if got, want := replicaRows(t, dt, w), replicaRows(t, st, w); !slices.Equal(got, want) {
+				if got, want := daytable.Rows(t, dt, w), daytable.Rows(t, st, w); !slices.Equal(got, want) {
 					t.Fatalf("version %d: %d rows at %s, %d at %s", w, len(got), p[1], len(want), p[0])
 				}
 			}
@@ -166,8 +94,8 @@ func TestReplicaAcrossStores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ct := replicaOpen(t, cl)
-			if got, want := replicaRows(t, ct, 0), replicaRows(t, st, v); !slices.Equal(got, want) || len(got) != 50 {
+			ct := daytable.Open(t, cl)
+			if got, want := daytable.Rows(t, ct, 0), daytable.Rows(t, st, v); !slices.Equal(got, want) || len(got) != 50 {
 				t.Fatalf("clone: %d rows, want %d", len(got), len(want))
 			}
 			snap, _ := ct.Snapshot(ctx)
@@ -189,15 +117,15 @@ func TestReplicaDeepCloneOfShallow(t *testing.T) {
 	orig := backend(t, "local").URI(t)
 	shal := backend(t, "mem").URI(t)
 	deep := backend(t, "gcs").URI(t)
-	ot := replicaCreate(t, orig, nil)
+	ot := daytable.Create(t, orig, nil)
 	for i := range 3 {
-		replicaAppend(t, ot, i*10, 10)
+		daytable.Append(t, ot, i*10, 10)
 	}
 	if _, err := replica.Clone(ctx, orig, shal, &replica.CloneOptions{Shallow: true}); err != nil {
 		t.Fatal(err)
 	}
-	replicaAppend(t, replicaOpen(t, shal), 100, 4)
-	want := replicaRows(t, replicaOpen(t, shal), 1)
+	daytable.Append(t, daytable.Open(t, shal), 100, 4)
+	want := daytable.Rows(t, daytable.Open(t, shal), 1)
 	res, err := replica.Clone(ctx, shal, deep, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +133,7 @@ func TestReplicaDeepCloneOfShallow(t *testing.T) {
 	if res.MadeRelative != 6 || res.FilesCopied != 8 || res.FilesCRC32C != 8 {
 		t.Fatalf("%+v", res)
 	}
-	dt := replicaOpen(t, deep)
+	dt := daytable.Open(t, deep)
 	snap, _ := dt.Snapshot(ctx)
 	for _, f := range snap.Files() {
 		if strings.Contains(f.Path, "://") {
@@ -218,7 +146,7 @@ func TestReplicaDeepCloneOfShallow(t *testing.T) {
 	if _, err := compaction.Vacuum(ctx, ot, &compaction.VacuumOptions{Retention: time.Nanosecond, Force: true, Now: func() time.Time { return time.Now().Add(time.Hour) }}); err != nil {
 		t.Fatal(err)
 	}
-	if got := replicaRows(t, replicaOpen(t, deep), 0); !slices.Equal(got, want) || len(got) != 34 {
+	if got := daytable.Rows(t, daytable.Open(t, deep), 0); !slices.Equal(got, want) || len(got) != 34 {
 		t.Fatalf("after the original's vacuum: %d rows, want %d", len(got), len(want))
 	}
 }
@@ -230,8 +158,8 @@ func TestReplicaWhileWriting(t *testing.T) {
 	ctx := context.Background()
 	src := backend(t, "local").URI(t)
 	dst := backend(t, "s3").URI(t)
-	st := replicaCreate(t, src, map[string]string{"delta.checkpointInterval": "5"})
-	replicaAppend(t, st, 0, 10)
+	st := daytable.Create(t, src, map[string]string{"delta.checkpointInterval": "5"})
+	daytable.Append(t, st, 0, 10)
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	followed := 0
@@ -252,7 +180,7 @@ func TestReplicaWhileWriting(t *testing.T) {
 			}
 			defer wt.Close()
 			for i := range 6 {
-				replicaAppend(t, wt, 1000*(w+1)+i*10, 10)
+				daytable.Append(t, wt, 1000*(w+1)+i*10, 10)
 			}
 			return nil
 		})
@@ -278,17 +206,17 @@ func TestReplicaWhileWriting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dt := replicaOpen(t, dst)
+	dt := daytable.Open(t, dst)
 	snap, _ := st.Snapshot(ctx)
 	if res.Latest != snap.Version() {
 		t.Fatalf("final sync reached %d, the source is at %d", res.Latest, snap.Version())
 	}
 	for v := int64(0); v <= snap.Version(); v++ {
-		if got, want := replicaRows(t, dt, v), replicaRows(t, st, v); !slices.Equal(got, want) {
+		if got, want := daytable.Rows(t, dt, v), daytable.Rows(t, st, v); !slices.Equal(got, want) {
 			t.Fatalf("version %d: %d rows at dst, %d at src", v, len(got), len(want))
 		}
 	}
-	if n := len(replicaRows(t, dt, snap.Version())); n != 130 {
+	if n := len(daytable.Rows(t, dt, snap.Version())); n != 130 {
 		t.Fatalf("%d rows at the end, want 130", n)
 	}
 	t.Logf("%d versions; %d follow rounds copied something before the writers stopped", snap.Version()+1, followed)
@@ -301,10 +229,10 @@ func TestReplicaKill9(t *testing.T) {
 	ctx := context.Background()
 	work := t.TempDir()
 	src, dst := filepath.Join(work, "src"), filepath.Join(work, "dst")
-	st := replicaCreate(t, src, nil)
+	st := daytable.Create(t, src, nil)
 	const commits = 30
 	for i := range commits {
-		replicaAppend(t, st, i*10, 10)
+		daytable.Append(t, st, i*10, 10)
 	}
 	cmd := exec.Command(lake(t), "sync", src, dst, "--parallel", "1")
 	if err := cmd.Start(); err != nil {
@@ -337,8 +265,8 @@ func TestReplicaKill9(t *testing.T) {
 	if skipped < 4 || skipped+copied != 2*commits {
 		t.Fatalf("rerun: %s", out)
 	}
-	dt := replicaOpen(t, dst)
-	got, want := replicaRows(t, dt, commits), replicaRows(t, st, commits)
+	dt := daytable.Open(t, dst)
+	got, want := daytable.Rows(t, dt, commits), daytable.Rows(t, st, commits)
 	if !slices.Equal(got, want) || len(got) != commits*10 {
 		t.Fatalf("%d rows at dst, %d at src", len(got), len(want))
 	}
@@ -380,7 +308,7 @@ func TestReplicaBench(t *testing.T) {
 	}
 	from, to, _ := strings.Cut(pair, "-")
 	src := backend(t, from).URI(t)
-	st := replicaCreate(t, src, nil)
+	st := daytable.Create(t, src, nil)
 	fileKiB := 8 << 10
 	if s := os.Getenv("LAKE_BENCH_REPLICA_FILE_KIB"); s != "" {
 		fileKiB, _ = strconv.Atoi(s)
@@ -467,16 +395,16 @@ func TestReplicaBench(t *testing.T) {
 	// Incremental sync of one commit between local tables with some history.
 	lsrc := backend(t, "local").URI(t)
 	ldst := backend(t, "local").URI(t)
-	lt := replicaCreate(t, lsrc, nil)
+	lt := daytable.Create(t, lsrc, nil)
 	for i := range 25 {
-		replicaAppend(t, lt, i*10, 10)
+		daytable.Append(t, lt, i*10, 10)
 	}
 	if _, err := replica.Sync(ctx, lsrc, ldst, nil); err != nil {
 		t.Fatal(err)
 	}
 	var times []time.Duration
 	for i := range 5 {
-		replicaAppend(t, lt, 1000+i*10, 10)
+		daytable.Append(t, lt, 1000+i*10, 10)
 		start := time.Now()
 		res, err := replica.Sync(ctx, lsrc, ldst, nil)
 		if err != nil || res.From != res.To {
