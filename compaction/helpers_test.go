@@ -1,11 +1,8 @@
 package compaction
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lakehouse/lake/internal/deltaarrow"
-	"github.com/lakehouse/lake/internal/rowfmt"
-	"github.com/lakehouse/lake/reader"
+	"github.com/lakehouse/lake/internal/testutil/tablerows"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
 	"github.com/lakehouse/lake/writer"
@@ -97,32 +93,7 @@ func appendRowsErr(tb *table.Table, rows []row) (int64, error) {
 
 // canonicalRows reads a snapshot's rows as sorted JSON lines.
 func canonicalRows(t testing.TB, tb *table.Table, snap *txlog.Snapshot) []string {
-	t.Helper()
-	ctx := context.Background()
-	sc, err := reader.NewScan(ctx, tb, snap, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w, err := rowfmt.NewWriter(&buf, "jsonl", sc.Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range sc.Records(ctx) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.Flush()
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) == 1 && lines[0] == "" {
-		lines = nil
-	}
-	slices.Sort(lines)
-	return lines
+	return tablerows.Lines(t, tb, snap)
 }
 
 func latest(t testing.TB, tb *table.Table) *txlog.Snapshot {

@@ -1,7 +1,6 @@
 package writer_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -14,8 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakehouse/lake/internal/deltaarrow"
-	"github.com/lakehouse/lake/internal/rowfmt"
-	"github.com/lakehouse/lake/reader"
+	"github.com/lakehouse/lake/internal/testutil/tablerows"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/txlog"
 	"github.com/lakehouse/lake/writer"
@@ -86,31 +84,7 @@ func widenRecord(t *testing.T, mem memory.Allocator, wide bool) arrow.RecordBatc
 // scanRows reads the table back with the reader, as jsonl sorted.
 func scanRows(t *testing.T, tb *table.Table) []string {
 	t.Helper()
-	ctx := context.Background()
-	snap := snapshot(t, tb)
-	sc, err := reader.NewScan(ctx, tb, snap, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w, err := rowfmt.NewWriter(&buf, "jsonl", sc.Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range sc.Records(ctx) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	rows := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	slices.Sort(rows)
-	return rows
+	return tablerows.Lines(t, tb, snapshot(t, tb))
 }
 
 func TestMergeSchemaWidensTypes(t *testing.T) {
