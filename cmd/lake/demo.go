@@ -7,24 +7,24 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lakehouse/lake/internal/units"
-	"github.com/lakehouse/lake/registry"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/lakehouse/lake/internal/deltaarrow"
+	"github.com/lakehouse/lake/internal/units"
+	"github.com/lakehouse/lake/registry"
+	"github.com/lakehouse/lake/server/ops"
+
 	"github.com/lakehouse/lake/table"
 )
 
@@ -236,40 +236,44 @@ func demoInventory(ctx context.Context, dir string) (string, int, error) {
 // demoPostBatch is how many events the demo posts per request.
 const demoPostBatch = 5000
 
-// demoStream streams an NDJSON file of events through the collector: it runs `lake serve` on a
-// free loopback port with an embedded queue, posts the file in requests of demoPostBatch lines,
-// stops the server (which commits what the queue holds) and returns what it reported.
+// demoStream streams an NDJSON file of events through the collector: it runs what `lake serve`
+// runs (ops.Run) on a free loopback port with an embedded queue, posts the file in requests of
+// demoPostBatch lines, stops the server (which commits what the queue holds) and returns its
+// closing summary.
 func demoStream(ctx context.Context, events, file string) (int, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, "", err
+	}
+	zero := 0.0
+	cfg := &ops.Config{Table: events, Queue: fmt.Sprintf("mem://lake-demo-%d-%d", os.Getpid(), demoQueues.Add(1)),
+		Server: ops.ServerConfig{RateLimit: &zero}, Committer: ops.CommitterConfig{Name: "lake-demo", BatchRows: 20000}}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	log := newAddrWatch()
-	done := make(chan int, 1)
-	queue := fmt.Sprintf("mem://lake-demo-%d-%d", os.Getpid(), demoQueues.Add(1))
+	var out bytes.Buffer // written by Run, read once it has returned
+	started := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		done <- run(sctx, &env{stdout: io.Discard, stderr: log}, []string{"serve", "--table", events, "--addr", "127.0.0.1:0",
-			"--queue", queue, "--rate-limit", "0", "--batch-rows", "20000", "--name", "lake-demo"})
+		done <- ops.Run(sctx, cfg, &ops.RunOptions{Stdout: &out, Listener: ln, Started: func(net.Addr, *ops.Scheduler) { close(started) }})
 	}()
-	var addr string
 	select {
-	case addr = <-log.addr:
-	case <-done:
-		return 0, "", fmt.Errorf("lake serve did not start: %s", strings.TrimSpace(log.String()))
-	case <-ctx.Done():
-		return 0, "", ctx.Err()
+	case <-started:
+	case err := <-done:
+		return 0, "", fmt.Errorf("lake serve did not start: %w", err)
 	}
-	stop := func() (string, error) {
-		cancel()
-		if code := <-done; code != 0 {
-			return "", fmt.Errorf("lake serve: %s", strings.TrimSpace(log.String()))
-		}
-		return log.summary(), nil
+	posted, err := postNDJSON(ctx, "http://"+ln.Addr().String()+"/v1/events", file, demoPostBatch)
+	cancel()
+	if serr := <-done; serr != nil && err == nil {
+		err = fmt.Errorf("lake serve: %w", serr)
 	}
-	posted, err := postNDJSON(ctx, "http://"+addr+"/v1/events", file, demoPostBatch)
-	summary, serr := stop()
 	if err != nil {
 		return posted, "", err
 	}
-	return posted, summary, serr
+	summary := strings.TrimSpace(out.String())
+	if k := strings.LastIndex(summary, "stopped; "); k >= 0 {
+		summary = "lake serve " + summary[k:]
+	}
+	return posted, summary, nil
 }
 
 var demoQueues atomic.Int64
@@ -325,50 +329,6 @@ func postNDJSON(ctx context.Context, url, file string, batch int) (int, error) {
 		return posted, fmt.Errorf("read %s: %w", file, err)
 	}
 	return posted, send()
-}
-
-// addrWatch is the stderr of an in-process `lake serve`: it keeps what was written and sends
-// the address once the server says where it listens.
-type addrWatch struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	sent bool
-	addr chan string
-}
-
-func newAddrWatch() *addrWatch { return &addrWatch{addr: make(chan string, 1)} }
-
-func (a *addrWatch) Write(p []byte) (int, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.buf.Write(p)
-	if !a.sent {
-		const marker = "listening on http://"
-		s := a.buf.String()
-		if i := strings.Index(s, marker); i >= 0 {
-			rest := s[i+len(marker):]
-			if j := strings.IndexAny(rest, " \n"); j > 0 {
-				a.addr <- rest[:j]
-				a.sent = true
-			}
-		}
-	}
-	return len(p), nil
-}
-
-func (a *addrWatch) String() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.buf.String()
-}
-
-// summary is the server's closing line ("lake serve: stopped; committed ...").
-func (a *addrWatch) summary() string {
-	s := a.String()
-	if i := strings.LastIndex(s, "stopped; "); i >= 0 {
-		return "lake serve " + strings.TrimSpace(s[i:])
-	}
-	return strings.TrimSpace(s)
 }
 
 // demoBatch generates n interactions over days days from start, with a popularity skew.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -77,4 +78,39 @@ func TestDemoServe(t *testing.T) {
 	if !strings.Contains(out.String(), "Serving the demo") {
 		t.Fatalf("demo output: %s", out.String())
 	}
+}
+
+// addrWatch is the stderr of an in-process `lake serve`: it keeps what was written and sends
+// the address once the server says where it listens.
+type addrWatch struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	sent bool
+	addr chan string
+}
+
+func newAddrWatch() *addrWatch { return &addrWatch{addr: make(chan string, 1)} }
+
+func (a *addrWatch) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.buf.Write(p)
+	if !a.sent {
+		const marker = "listening on http://"
+		s := a.buf.String()
+		if i := strings.Index(s, marker); i >= 0 {
+			rest := s[i+len(marker):]
+			if j := strings.IndexAny(rest, " \n"); j > 0 {
+				a.addr <- rest[:j]
+				a.sent = true
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (a *addrWatch) String() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.buf.String()
 }
