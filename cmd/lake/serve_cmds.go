@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lakehouse/lake/registry"
 	"github.com/lakehouse/lake/server/ops"
 	"github.com/lakehouse/lake/table"
 	"github.com/lakehouse/lake/writer/stream"
@@ -75,14 +74,6 @@ func (f *committerFlags) check(requireTable bool) error {
 	}
 	return nil
 }
-
-// openStreamTable opens the table and checks it can take interaction events.
-func openStreamTable(ctx context.Context, uri string) (*table.Table, error) {
-	return ops.OpenTable(ctx, uri)
-}
-
-// batchStats sums what the committer did, for the closing line.
-type batchStats = ops.Stats
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("serve", "--table URI [--outputs PREFIX] [--queue URL] [--addr 127.0.0.1:8080] [--write-token T] [--read-token T] [--tls-cert F --tls-key F] [--demo-site] [--batch-rows N] [--batch-interval D] [--name NAME] [--als-every D] [--als-new-interactions N] [--trending-follow] [--optimize-every D] [--vacuum-every D] | --config FILE [flags that override it]", e)
@@ -240,20 +231,6 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-// modelsReport is GET /v1/models: the registry under the outputs prefix (nil without --outputs).
-func modelsReport(prefix string) func(ctx context.Context) (any, error) {
-	if prefix == "" {
-		return nil
-	}
-	return func(ctx context.Context) (any, error) { return registry.NewReport(ctx, prefix) }
-}
-
-// versionsLine renders the output versions loaded, e.g. "popular v3, similar_items v2".
-func versionsLine(v map[string]int64) string { return ops.VersionsLine(v) }
-
-// closeQueue shuts the queue down (pending acks are sent) and logs what failed.
-func closeQueue(q *stream.Queue, logger *slog.Logger) { ops.CloseQueue(q, logger) }
-
 func runCommitStream(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("commit-stream", "--table URI --queue URL [--name NAME] [--batch-rows N] [--batch-interval D]", e)
 	host, _ := os.Hostname()
@@ -279,7 +256,7 @@ func runCommitStream(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var stats batchStats
+	var stats ops.Stats
 	c, err := stream.New(ctx, t, sub, &stream.Options{
 		Name: *cf.name, BatchRows: *cf.batchRows, BatchInterval: *cf.batchInterval, Logger: logger, OnCommit: stats.Add,
 	})
@@ -308,7 +285,7 @@ func serverGC() {
 
 // open opens the committer's table and queue; the function returned closes both.
 func (cf *committerFlags) open(ctx context.Context, logger *slog.Logger) (*table.Table, *stream.Queue, func(), error) {
-	t, err := openStreamTable(ctx, *cf.table)
+	t, err := ops.OpenTable(ctx, *cf.table)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -317,5 +294,5 @@ func (cf *committerFlags) open(ctx context.Context, logger *slog.Logger) (*table
 		t.Close()
 		return nil, nil, nil, usagef("--queue: %v", err)
 	}
-	return t, q, func() { closeQueue(q, logger); t.Close() }, nil
+	return t, q, func() { ops.CloseQueue(q, logger); t.Close() }, nil
 }
