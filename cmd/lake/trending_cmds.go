@@ -13,6 +13,7 @@ import (
 	"github.com/lakehouse/lake/jobs"
 	"github.com/lakehouse/lake/jobs/trending"
 	"github.com/lakehouse/lake/reader"
+	"github.com/lakehouse/lake/registry"
 	"github.com/lakehouse/lake/table"
 )
 
@@ -114,7 +115,11 @@ func runTrending(ctx context.Context, e *env, args []string) error {
 		}
 		return trendingErr(err)
 	}
-	res, err := trending.Run(ctx, opts)
+	res, run, err := registry.RunTrending(ctx, opts, nil)
+	var regErr error
+	if errors.Is(err, registry.ErrNotRegistered) {
+		regErr, err = err, nil // the outputs are committed: say so below
+	}
 	if err != nil {
 		return trendingErr(err)
 	}
@@ -122,7 +127,7 @@ func runTrending(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		regOut = e.stderr
 	}
-	if err := registerTrending(ctx, regOut, *output, res.SourceVersion, res.Outputs); err != nil {
+	if err := reportRegistration(regOut, *output, run, regErr); err != nil {
 		return err
 	}
 	if *asJSON {
